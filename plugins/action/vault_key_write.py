@@ -1,0 +1,31 @@
+# Copyright: contributors to apikeys.rotation
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action for apikeys.rotation.vault_key_write (documented in plugins/modules/vault_key_write.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
+from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ConfigError
+from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
+from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction
+
+
+class ActionModule(KeyAction):
+    ARGSPEC = spec(KEY, SCHEDULE, STORE,
+                   state={"type": "str", "required": True, "choices": ["promote", "import", "clear_previous"]},
+                   rotation_id={"type": "str"},
+                   key={"type": "str", "no_log": True},
+                   key_id={"type": "str"},
+                   verify={"type": "bool", "default": True})
+
+    def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
+        state = args["state"]
+        if state == "promote":
+            return rotation.promote(rotation_id=args.get("rotation_id"))
+        if state == "import":
+            for field in ("key", "key_id"):
+                if not args.get(field):
+                    raise ConfigError(rotation.cfg.name, field, "required with state=import")
+            return rotation.import_key(args["key"], args["key_id"], verify=args["verify"])
+        return rotation.clear_previous()

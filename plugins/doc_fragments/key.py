@@ -1,0 +1,52 @@
+# Copyright: contributors to apikeys.rotation
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Pairs with module_utils/_argspec.py KEY and SCHEDULE.
+    DOCUMENTATION = r"""
+options:
+  name:
+    description:
+      - The key's name in the key inventory (its inventory host name). Used in messages and in the
+        names of the keys created at the provider.
+    type: str
+    required: true
+  provider:
+    description:
+      - The provider that issues the key (inventory variable C(apikeys_provider)).
+      - V(sendgrid) (SendGrid C(/v3/api_keys)), V(aws_iam) (access keys of one IAM user),
+        V(http) (a configurable internal API gateway, Kong key-auth by default).
+      - V(stripe) is refused with an explanation; its key API is a private preview.
+      - Required; reported as C(apikeys_provider) when missing.
+    type: str
+  provider_options:
+    description:
+      - Provider settings (inventory variable C(apikeys_provider_options)); see the README for each provider.
+      - Unknown options are refused.
+    type: dict
+    default: {}
+  provider_credential:
+    description:
+      - The management credential for the provider's key API. By default read from the environment
+        (E(SENDGRID_ADMIN_KEY), E(APIKEYS_HTTP_ADMIN_TOKEN) or the one named by C(credential_env));
+        AWS uses boto3's usual credential chain.
+    type: str
+  vault_path:
+    description:
+      - Where the key's record lives, as C(<mount>/<path>) (inventory variable C(apikeys_vault_path)),
+        for example V(secret/apikeys/stripe). Applications read the C(key) field there.
+      - Required; reported as C(apikeys_vault_path) when missing.
+    type: str
+  rotation_frequency:
+    description:
+      - How old a key may get before it is rotated (inventory variable C(apikeys_rotation_frequency)),
+        as a duration such as V(90d), V(12h), V(1h30m). Zero and unknown units are refused.
+    type: str
+  grace_period:
+    description:
+      - How long the old key stays valid after a rotation (inventory variable C(apikeys_grace_period)).
+        Must not be longer than O(rotation_frequency).
+    type: str
+"""

@@ -1,0 +1,60 @@
+# Internal to this collection: not a public API; may change without notice.
+"""A key's settings from the inventory, checked before any network call.
+
+Messages name the key and the inventory variable, never the value (a value
+put in the wrong field may be a secret).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ._errors import ConfigError
+from ._factory import provider_class
+from ._timeutil import parse_duration
+
+
+@dataclass(frozen=True)
+class KeyConfig:
+    name: str
+    provider: str
+    vault_path: str
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    rotation_frequency: Optional[int] = None   # seconds
+    grace_period: Optional[int] = None         # seconds
+
+
+def _duration(key: str, field_name: str, value: Any) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(key, field_name, str(exc)) from None
+
+
+def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
+    """Build and check a KeyConfig from module arguments (which the roles fill from ``apikeys_*`` variables)."""
+    key = args.get("name") or "?"
+    cls = provider_class(key, args.get("provider"))
+    path = args.get("vault_path")
+    if not isinstance(path, str) or not path.strip("/"):
+        raise ConfigError(key, "apikeys_vault_path", "missing: where the key's record lives, e.g. secret/apikeys/"
+                          + key)
+    if "/" not in path.strip("/") or ".." in path.split("/"):
+        raise ConfigError(key, "apikeys_vault_path", "must be <mount>/<path>, e.g. secret/apikeys/" + key)
+    options = args.get("provider_options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(key, "apikeys_provider_options", "must be a mapping")
+    cls.validate_options(key, options)
+    frequency = _duration(key, "apikeys_rotation_frequency", args.get("rotation_frequency"))
+    grace = _duration(key, "apikeys_grace_period", args.get("grace_period"))
+    if need_schedule and frequency is None:
+        raise ConfigError(key, "apikeys_rotation_frequency", "missing")
+    if need_schedule and grace is None:
+        raise ConfigError(key, "apikeys_grace_period", "missing")
+    if frequency is not None and grace is not None and grace > frequency:
+        raise ConfigError(key, "apikeys_grace_period", "is longer than apikeys_rotation_frequency: the next "
+                          "rotation would be due before the old key may be revoked")
+    return KeyConfig(name=key, provider=args["provider"], vault_path=path.strip("/"), provider_options=options,
+                     rotation_frequency=frequency, grace_period=grace)

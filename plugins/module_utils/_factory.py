@@ -1,0 +1,43 @@
+# Internal to this collection: not a public API; may change without notice.
+"""Which provider class serves an ``apikeys_provider`` value."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ._errors import ConfigError
+from .providers._aws_iam import AwsIamProvider
+from .providers._base import Provider
+from .providers._http_gateway import HttpGatewayProvider
+from .providers._sendgrid import SendGridProvider
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "aws_iam": AwsIamProvider,
+    "http": HttpGatewayProvider,
+    "sendgrid": SendGridProvider,
+}
+
+#: providers that cannot be automated (yet), and why: refused, never faked
+UNSUPPORTED: dict[str, str] = {
+    "stripe": "Stripe's API key management is a private-preview API (/v2/iam/api_keys) that returns new "
+              "secrets encrypted to the caller's public key; this collection does not support it yet. "
+              "Rotate this key in the Stripe Dashboard (Developers > API keys > Roll key, with an "
+              "expiry for the old key) and import the new one with apikeys.rotation.vault_key_write",
+}
+
+
+def provider_class(key: str, name: Any) -> type[Provider]:
+    if not isinstance(name, str) or not name:
+        raise ConfigError(key, "apikeys_provider", "missing; one of " + ", ".join(sorted(PROVIDERS)))
+    if name in UNSUPPORTED:
+        raise ConfigError(key, "apikeys_provider", f"provider '{name}' cannot be rotated automatically: "
+                          + UNSUPPORTED[name])
+    if name not in PROVIDERS:
+        raise ConfigError(key, "apikeys_provider",
+                          f"unknown provider (known: {', '.join(sorted(PROVIDERS))})")
+    return PROVIDERS[name]
+
+
+def make_provider(key: str, name: str, options: dict[str, Any], credential: Optional[str]) -> Provider:
+    cls = provider_class(key, name)
+    cls.validate_options(key, options)
+    return cls(key, options, credential)

@@ -1,0 +1,102 @@
+# Internal to this collection: not a public API; may change without notice.
+"""A small JSON-over-HTTP client for provider APIs, with opt-in retries.
+
+Error messages carry the method, the path template, the status and the
+provider's own error text; never headers or request bodies.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from ._errors import ProviderError
+from ._retry import RetryPolicy, Retryable, call_with_retry
+
+try:
+    import requests
+    HAS_REQUESTS = True
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_REQUESTS = False
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+def provider_message(body: Any) -> str:
+    """The human part of a provider error body (SendGrid ``errors[].message``, Kong ``message``)."""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            texts = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
+            if texts:
+                return "; ".join(texts)[:300]
+        for field in ("message", "error", "detail"):
+            if isinstance(body.get(field), str):
+                return body[field][:300]
+    return ""
+
+
+def _retry_after(response: "requests.Response") -> Optional[float]:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class HttpClient:
+    def __init__(self, provider: str, base_url: str, headers: dict[str, str], *,
+                 timeout: float = 10.0, verify: Any = True,
+                 retry: RetryPolicy = RetryPolicy()) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry
+        self.session = requests.Session()
+        self.session.headers.update(headers)
+        self.session.verify = verify
+
+    def url(self, path: str) -> str:
+        if path.startswith("http://") or path.startswith("https://"):
+            return path
+        return self.base_url + path
+
+    def request(self, method: str, path: str, *, label: str = "", json: Any = None,
+                headers: Optional[dict[str, str]] = None, idempotent: bool = True,
+                expect: Iterable[int] = (200, 201, 204), tolerate: Iterable[int] = ()) -> "requests.Response":
+        """Send one request. Statuses in ``expect`` or ``tolerate`` are returned; others raise.
+
+        Idempotent requests are retried on timeouts, connection errors, 429 and
+        502/503/504. Non-idempotent ones (creates) only on 429 ("not processed")
+        and on a connect timeout (never sent).
+        """
+        expected = set(expect) | set(tolerate)
+        what = f"{self.provider}: {method} {label or path}"
+
+        def attempt() -> "requests.Response":
+            try:
+                response = self.session.request(method, self.url(path), json=json,
+                                                headers=headers, timeout=self.timeout)
+            except requests.exceptions.RequestException as exc:
+                error = ProviderError(f"{what} failed: {type(exc).__name__} (no answer from the provider)")
+                # A create is repeated only when it surely never reached the provider.
+                if idempotent or isinstance(exc, requests.exceptions.ConnectTimeout):
+                    raise Retryable(error) from None
+                raise error from None
+            if response.status_code in expected:
+                return response
+            error = self.error(what, response)
+            if response.status_code == 429 or (idempotent and response.status_code in RETRYABLE_STATUS):
+                raise Retryable(error, _retry_after(response))
+            raise error
+
+        return call_with_retry(attempt, self.retry)
+
+    @staticmethod
+    def error(what: str, response: "requests.Response") -> ProviderError:
+        try:
+            detail = provider_message(response.json())
+        except ValueError:
+            detail = ""
+        suffix = f": {detail}" if detail else ""
+        return ProviderError(f"{what} answered HTTP {response.status_code}{suffix}", response.status_code)

@@ -1,0 +1,84 @@
+# Internal to this collection: not a public API; may change without notice.
+"""The record kept at a key's ``vault_path``: the single source of truth of a rotation.
+
+Applications read ``key`` (``.Data.data.key`` in a Vault Agent template).
+The phase is derived from which fields are present, never stored twice:
+
+* ``idle``    ``key`` only
+* ``intent``  a rotation id and the new key's name, written before the provider is called
+* ``pending`` the new key, stored by the run that received it (``pending_verified_at`` once it authenticated)
+* ``grace``   the old key kept as ``previous_key`` until ``previous_key_revocation_at``
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, Optional
+
+from ._timeutil import to_iso
+
+SECRET_FIELDS = ("key", "previous_key", "pending_key")
+INTENT_FIELDS = ("rotation_id", "pending_key_name", "intent_at", "intent_known_ids")
+PENDING_FIELDS = ("pending_key", "pending_key_id", "pending_created_at", "pending_verified_at")
+PREVIOUS_FIELDS = ("previous_key", "previous_key_id", "previous_key_revocation_at")
+HIDDEN = "<hidden>"
+
+PHASES = ("idle", "intent", "pending", "grace")
+
+
+def phase(data: dict[str, Any]) -> str:
+    if data.get("pending_key_id"):
+        return "pending"
+    if data.get("rotation_id"):
+        return "intent"
+    if data.get("previous_key_id"):
+        return "grace"
+    return "idle"
+
+
+def new_rotation_id(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def known_ids(data: dict[str, Any]) -> set[str]:
+    return {str(data[f]) for f in ("key_id", "previous_key_id", "pending_key_id") if data.get(f)}
+
+
+def without(data: dict[str, Any], *groups: tuple[str, ...]) -> dict[str, Any]:
+    drop = {name for group in groups for name in group}
+    return {k: v for k, v in data.items() if k not in drop}
+
+
+def redacted(data: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """The record as shown in diffs and results: secret fields replaced, everything else as stored."""
+    if not data:
+        return {}
+    return {k: (HIDDEN if k in SECRET_FIELDS and v else v) for k, v in sorted(data.items())}
+
+
+def summary(data: Optional[dict[str, Any]], version: int = 0) -> dict[str, Any]:
+    """What an operator or a monitor needs to know of a record, with no secret in it."""
+    data = data or {}
+    return {
+        "exists": bool(data),
+        "version": version,
+        "phase": phase(data) if data else "absent",
+        "key_id": data.get("key_id"),
+        "rotated_at": data.get("rotated_at"),
+        "previous_key_id": data.get("previous_key_id"),
+        "previous_key_revocation_at": data.get("previous_key_revocation_at"),
+        "rotation_id": data.get("rotation_id"),
+        "pending_key_id": data.get("pending_key_id"),
+        "last_rotation_id": data.get("last_rotation_id"),
+    }
+
+
+def metadata(data: dict[str, Any], provider: str, result: str, error: str, now: datetime) -> dict[str, str]:
+    """``custom_metadata``: readable with a metadata-only policy, so monitoring needs no secret access."""
+    fields = summary(data)
+    out = {k: "" if fields[k] is None else str(fields[k]) for k in
+           ("phase", "key_id", "rotated_at", "previous_key_id", "previous_key_revocation_at",
+            "rotation_id", "pending_key_id")}
+    out.update(provider=provider, last_result=result, last_error=error[:500], updated_at=to_iso(now),
+               managed_by="apikeys.rotation")
+    return out

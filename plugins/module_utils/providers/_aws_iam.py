@@ -1,0 +1,141 @@
+# Internal to this collection: not a public API; may change without notice.
+"""AWS IAM access keys of one IAM user, through boto3.
+
+IAM allows two access keys per user (an Inactive key still counts), so a
+rotation needs the user to hold at most one key when it starts. A new key can
+take several seconds before it authenticates (InvalidClientTokenId meanwhile):
+the rotation polls ``sts:GetCallerIdentity`` until ``activation_timeout``.
+The management identity comes from boto3's usual chain (environment,
+profile, instance role).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Callable, Optional, TypeVar
+
+from .._errors import ConfigError, KeyCapReached, ProviderError
+from .._retry import RetryPolicy, Retryable, call_with_retry
+from ._base import NewKey, Provider, Usage
+
+try:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+    HAS_BOTO3 = True
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_BOTO3 = False
+
+T = TypeVar("T")
+_THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
+              "InternalFailure", "ServiceFailure"}
+_REJECTED = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure", "UnrecognizedClientException"}
+KEYS_PER_USER = 2
+
+
+def _code(exc: Exception) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+class AwsIamProvider(Provider):
+    name = "aws_iam"
+    activation_timeout = 30.0
+    activation_interval = 1.0
+    options_spec = {"user_name": (True, str), "region": (False, str), "endpoint_url": (False, str),
+                    "profile": (False, str), "activation_timeout": (False, int)}
+
+    def __init__(self, key: str, options: dict[str, Any], credential: Optional[str] = None) -> None:
+        super().__init__(key, options, credential)
+        self.user = options["user_name"]
+        self.region = options.get("region") or "us-east-1"
+        self.endpoint_url = options.get("endpoint_url")
+        if options.get("activation_timeout"):
+            self.activation_timeout = float(options["activation_timeout"])
+        self._iam = None
+        self.retry = RetryPolicy()
+
+    def _config(self) -> "Config":
+        # botocore's own retries are off: a CreateAccessKey whose answer was lost must not be repeated.
+        return Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=20)
+
+    @property
+    def iam(self) -> Any:
+        if self._iam is None:
+            if not HAS_BOTO3:
+                raise ConfigError(self.key, "apikeys_provider", "provider 'aws_iam' needs the boto3 library")
+            session = boto3.session.Session(profile_name=self.options.get("profile"), region_name=self.region)
+            self._iam = session.client("iam", endpoint_url=self.endpoint_url, config=self._config())
+        return self._iam
+
+    def _call(self, what: str, fn: Callable[[], T], retry: bool = True) -> T:
+        def attempt() -> T:
+            try:
+                return fn()
+            except ClientError as exc:
+                error = ProviderError(f"aws_iam: {what} for user {self.user} failed: {_code(exc) or 'error'}")
+                if retry and _code(exc) in _THROTTLED:
+                    raise Retryable(error) from None
+                raise
+            except BotoCoreError as exc:
+                error = ProviderError(f"aws_iam: {what} for user {self.user} failed: {type(exc).__name__}")
+                if retry:
+                    raise Retryable(error) from None
+                raise error from None
+
+        return call_with_retry(attempt, self.retry)
+
+    def create(self, name: str, like_key_id: Optional[str]) -> NewKey:
+        try:
+            answer = self._call("CreateAccessKey", lambda: self.iam.create_access_key(UserName=self.user), retry=False)
+        except ClientError as exc:
+            if _code(exc) == "LimitExceeded":
+                raise KeyCapReached(f"aws_iam: user {self.user} already has {KEYS_PER_USER} access keys "
+                                    f"(the limit is {KEYS_PER_USER}); no key was created") from None
+            raise ProviderError(f"aws_iam: CreateAccessKey for user {self.user} failed: {_code(exc)}") from None
+        key = answer["AccessKey"]
+        return NewKey(key_id=key["AccessKeyId"], secret=key["SecretAccessKey"], name=name)
+
+    def revoke(self, key_id: str) -> bool:
+        try:
+            self._call("DeleteAccessKey", lambda: self.iam.delete_access_key(UserName=self.user, AccessKeyId=key_id))
+        except ClientError as exc:
+            if _code(exc) == "NoSuchEntity":
+                return False
+            raise ProviderError(f"aws_iam: DeleteAccessKey {key_id} failed: {_code(exc)}") from None
+        return True
+
+    def accepts(self, secret: str, key_id: str) -> bool:
+        sts = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret,
+                                    region_name=self.region).client("sts", endpoint_url=self.endpoint_url,
+                                                                    config=self._config())
+        try:
+            self._call("GetCallerIdentity with the new key", sts.get_caller_identity)
+        except ClientError as exc:
+            if _code(exc) in _REJECTED:
+                return False
+            raise ProviderError(f"aws_iam: testing key {key_id} failed: {_code(exc)}") from None
+        return True
+
+    def _keys(self) -> list[dict[str, Any]]:
+        try:
+            answer = self._call("ListAccessKeys", lambda: self.iam.list_access_keys(UserName=self.user))
+        except ClientError as exc:
+            raise ProviderError(f"aws_iam: ListAccessKeys for user {self.user} failed: {_code(exc)}") from None
+        return list(answer.get("AccessKeyMetadata", []))
+
+    def find_by_name(self, name: str, created_after: datetime, known_ids: set[str]) -> list[str]:
+        # IAM keys carry no name: a key of this user created after the intent, and unknown to the record,
+        # is the one the interrupted run made (a minute of allowance for clock skew).
+        since = created_after - timedelta(minutes=1)
+        return [k["AccessKeyId"] for k in self._keys()
+                if k["AccessKeyId"] not in known_ids and k["CreateDate"] >= since]
+
+    def usage(self) -> Usage:
+        return Usage(count=len(self._keys()), limit=KEYS_PER_USER)
+
+    def last_used(self, key_id: str) -> Optional[datetime]:
+        try:
+            answer = self._call("GetAccessKeyLastUsed",
+                                lambda: self.iam.get_access_key_last_used(AccessKeyId=key_id))
+        except ClientError as exc:
+            raise ProviderError(f"aws_iam: GetAccessKeyLastUsed {key_id} failed: {_code(exc)}") from None
+        return answer.get("AccessKeyLastUsed", {}).get("LastUsedDate")

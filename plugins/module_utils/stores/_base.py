@@ -1,0 +1,40 @@
+# Internal to this collection: not a public API; may change without notice.
+"""The store interface: a versioned record per key, written only with check-and-set."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class Entry:
+    """One read of a record: its data, the version it was read at, its non-secret metadata."""
+
+    data: dict[str, Any]
+    version: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Store(ABC):
+    #: how the store is named in messages ("vault_kv2")
+    kind = "store"
+
+    @abstractmethod
+    def preflight(self, path: str) -> None:
+        """Check, before any change, that ``path`` is usable (right engine, reachable, unsealed)."""
+
+    @abstractmethod
+    def read(self, path: str) -> Optional[Entry]:
+        """The current version of the record, or None when there is none."""
+
+    @abstractmethod
+    def write(self, path: str, data: dict[str, Any], cas: int) -> int:
+        """Replace the record if its version is still ``cas`` (0: must not exist). Returns the new version.
+
+        Raises CasConflict when another writer got there first.
+        """
+
+    @abstractmethod
+    def set_metadata(self, path: str, metadata: dict[str, str]) -> None:
+        """Replace the record's non-secret metadata (readable without the right to read secrets)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from typing import Any, Optional
 
-from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig, key_config
@@ -36,11 +36,12 @@ class KeyAction(ActionBase):
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        key = str(self._task.args.get("name", "?"))
-        try:
-            _, args = self.validate_argument_spec(argument_spec=self.ARGSPEC)
-        except AnsibleActionFail as exc:
-            return dict(result, failed=True, error="config", msg=f"key '{key}': {exc.message}")
+        given = self.arguments(task_vars or {})
+        key = str(given.get("name", "?"))
+        validated = ArgumentSpecValidator(self.ARGSPEC).validate(given)
+        if validated.errors:
+            return dict(result, failed=True, error="config", msg=f"key '{key}': {validated.errors.messages[0]}")
+        args = validated.validated_parameters
         if not HAS_HVAC:
             return dict(result, failed=True, error="config", msg="apikeys.rotation needs the hvac and requests "
                         "Python libraries on the controller: pip install hvac requests")
@@ -67,6 +68,19 @@ class KeyAction(ActionBase):
             result["warnings"] = rotation.warnings
         result.update(out)
         return result
+
+    def arguments(self, task_vars: dict[str, Any]) -> dict[str, Any]:
+        """The task's arguments; each one not given falls back to the key's inventory variable.
+
+        ``name`` falls back to ``inventory_hostname``, any other option ``X`` to ``apikeys_X``,
+        so roles need not repeat the mapping and one inventory drives every module.
+        """
+        args = dict(self._task.args)
+        for option in self.ARGSPEC:
+            variable = "inventory_hostname" if option == "name" else f"apikeys_{option}"
+            if option not in args and variable in task_vars:
+                args[option] = self._templar.template(task_vars[variable])
+        return args
 
     def rotation(self, cfg: KeyConfig, args: dict[str, Any]) -> Rotation:
         # Neither constructor touches the network: clients are made on first use.

@@ -51,6 +51,10 @@ class VaultKV2Store(Store):
                 raise StoreSealed(f"vault at {self.url} is sealed (503): {what} not done") from exc
             except hvac_errors.Forbidden as exc:
                 raise StoreForbidden(f"vault: permission denied (403) to {what}; check the token's policy") from exc
+            except hvac_errors.InvalidRequest as exc:
+                if "check-and-set" in str(exc):
+                    raise
+                raise StoreError(f"vault: {what} refused: {_first_line(exc)}") from None
             except (hvac_errors.InternalServerError, hvac_errors.BadGateway, hvac_errors.RateLimitExceeded) as exc:
                 raise Retryable(StoreUnavailable(f"vault: {what} failed: {type(exc).__name__}")) from exc
             except requests.exceptions.RequestException as exc:
@@ -122,7 +126,7 @@ class VaultKV2Store(Store):
 
     def set_metadata(self, path: str, metadata: dict[str, str]) -> None:
         mount, sub = self._split(path)
-        clean = {k: ("" if v is None else str(v))[:512] for k, v in metadata.items()}
+        clean = {k: str(v)[:512] for k, v in metadata.items() if v not in (None, "")}
         self._call(f"update the metadata of {path}", lambda: self.client.secrets.kv.v2.update_metadata(
             path=sub, custom_metadata=clean, mount_point=mount))
 

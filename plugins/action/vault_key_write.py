@@ -17,7 +17,8 @@ class ActionModule(KeyAction):
                    rotation_id={"type": "str"},
                    key={"type": "str", "no_log": True},
                    key_id={"type": "str"},
-                   verify={"type": "bool", "default": True})
+                   verify={"type": "bool", "default": True},
+                   rotated_at={"type": "str"})
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         state = args["state"]
@@ -27,5 +28,6 @@ class ActionModule(KeyAction):
             for field in ("key", "key_id"):
                 if not args.get(field):
                     raise ConfigError(rotation.cfg.name, field, "required with state=import")
-            return rotation.import_key(args["key"], args["key_id"], verify=args["verify"])
+            return rotation.import_key(args["key"], args["key_id"], verify=args["verify"],
+                                       rotated_at=args.get("rotated_at"))
         return rotation.clear_previous()

@@ -281,8 +281,16 @@ class Rotation:
 
     # -- step: import an existing key --------------------------------------------------
 
-    def import_key(self, secret: str, key_id: str, verify: bool = True) -> dict[str, Any]:
+    def import_key(self, secret: str, key_id: str, verify: bool = True,
+                   rotated_at: Optional[str] = None) -> dict[str, Any]:
         self._secrets.add(secret)
+        created = self.clock()
+        if rotated_at:
+            try:
+                created = from_iso(rotated_at)
+            except ValueError:
+                raise ConfigError(self.cfg.name, "rotated_at", "must be a UTC ISO 8601 time such as "
+                                  "2026-08-01T00:00:00Z") from None
         entry = self.read()
         before = entry.data if entry else None
         if entry is not None:
@@ -293,7 +301,7 @@ class Rotation:
                                   "lose track of a live key")
         if verify and not self._provider().accepts(secret, key_id):
             raise KeyTestFailed(f"key '{self.cfg.name}': {self.cfg.provider} rejects key {key_id}; not imported")
-        record = {"key": secret, "key_id": key_id, "rotated_at": to_iso(self.clock())}
+        record = {"key": secret, "key_id": key_id, "rotated_at": to_iso(created)}
         if self.check_mode:
             return self._result(True, f"would import key {key_id}", before, record, 0)
         entry = self._write(Entry(data={}, version=0), record, "imported")

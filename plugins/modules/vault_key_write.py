@@ -44,6 +44,11 @@ options:
   key_id:
     description: With O(state=import), the provider's id of that key.
     type: str
+  rotated_at:
+    description:
+      - With O(state=import), when the key was created (UTC ISO 8601), so that its age counts from then.
+        Default is now.
+    type: str
   verify:
     description: With O(state=import), check at the provider that the key works before importing it.
     type: bool

@@ -9,4 +9,5 @@ Public API (see each module for details):
 
 Nothing here is part of the collection; it is test scaffolding only.
 """
+
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """Pick a free TCP port on 127.0.0.1."""
+
 from __future__ import annotations
 
 import socket

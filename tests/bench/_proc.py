@@ -6,8 +6,10 @@ whole group. Before signalling a pid that did not come from a live ``Popen``
 (e.g. one read back from ``bench.json``), the command line is checked for a
 marker, so a recycled pid is never killed by mistake.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -122,10 +124,8 @@ class ServerProcess:
 
     def _reap(self) -> None:
         if self.popen is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
 
 
 def spawn(

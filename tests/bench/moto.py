@@ -32,6 +32,7 @@ Findings (moto 5.2.5, measured with this bench)
 * ``POST /moto-api/reset`` also wipes the admin user and would lock the bench
   out; use :meth:`Moto.reset`, which re-bootstraps (and issues new admin keys).
 """
+
 from __future__ import annotations
 
 import json
@@ -171,7 +172,9 @@ def start_moto(workdir: Path, timeout: float = READY_TIMEOUT) -> Moto:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(BOOTSTRAP_ACTIONS)
     argv = [find_executable("moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    process = spawn(argv, log=workdir / "moto.log", marker=f"moto_server -H 127.0.0.1 -p {port} ", env=env)
+    process = spawn(
+        argv, log=workdir / "moto.log", marker=f"moto_server -H 127.0.0.1 -p {port} ", env=env
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url), timeout, f"moto ({process.log})", process.alive)
@@ -180,6 +183,9 @@ def start_moto(workdir: Path, timeout: float = READY_TIMEOUT) -> Moto:
         process.stop()
         raise
     return Moto(
-        url=url, port=port, admin_access_key_id=key_id, admin_secret_access_key=secret,
+        url=url,
+        port=port,
+        admin_access_key_id=key_id,
+        admin_secret_access_key=secret,
         process=process,
     )

@@ -6,6 +6,7 @@ through ``BAO_DEV_ROOT_TOKEN_ID`` (the documented environment form of
 ``-dev-root-token-id``) so it does not show up in ``ps``. bao itself prints the
 root token in its start-up banner: its log file is created with mode 0600.
 """
+
 from __future__ import annotations
 
 import os
@@ -82,7 +83,9 @@ def start_openbao(workdir: Path, timeout: float = READY_TIMEOUT) -> OpenBao:
         f"-dev-listen-address=127.0.0.1:{port}",
         "-dev-no-store-token",
     ]
-    process = spawn(argv, log=workdir / "openbao.log", marker=f"-dev-listen-address=127.0.0.1:{port}", env=env)
+    process = spawn(
+        argv, log=workdir / "openbao.log", marker=f"-dev-listen-address=127.0.0.1:{port}", env=env
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url, token), timeout, f"openbao ({process.log})", process.alive)

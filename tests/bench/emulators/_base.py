@@ -4,6 +4,7 @@ An :class:`Emulator` is the provider's state and API, free of HTTP plumbing;
 ``_server.py`` serves it (plus the test-only control API of ``_control.py``)
 over a real socket.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,14 +1,16 @@
 """Command line of the emulators: ``python -m tests.bench.emulators.<name> --port N ...``."""
+
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from .._proc import write_private
+from .._proc import open_private, write_private
 from ._base import Emulator
 from ._server import EmulatorServer
 
@@ -46,6 +48,7 @@ def run_cli(
     add_arguments(parser)
     args = parser.parse_args(argv)
     if args.log_file:
+        os.close(open_private(Path(args.log_file), "a"))  # create it 0600
         handler = logging.FileHandler(args.log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logger = logging.getLogger("tests.bench.emulators")

@@ -13,6 +13,7 @@ No authentication: it exists only on the bench's loopback servers.
 ``POST /__emulator/config``          run-time settings (sendgrid: ``key_limit``)
 ===================================  =============================================
 """
+
 from __future__ import annotations
 
 import threading

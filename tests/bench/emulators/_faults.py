@@ -1,4 +1,5 @@
 """Fault injection for the emulators: the next N matching requests misbehave."""
+
 from __future__ import annotations
 
 import re

@@ -7,8 +7,10 @@ clients stall ~40 ms per request on delayed ACKs (see TOOLCHAIN.md).
 Request logging goes to the ``tests.bench.emulators`` logger at INFO: method,
 path (never the query string), status. Headers and bodies are never logged.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -83,10 +85,8 @@ class EmulatorServer(ThreadingHTTPServer):
         with self._open_lock:
             open_now = list(self._open)
         for sock in open_now:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class EmulatorHandler(BaseHTTPRequestHandler):
@@ -148,10 +148,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # Logging: method, path and status only; never headers, bodies or queries.
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

@@ -32,6 +32,7 @@ The test-only control API under ``/__emulator/`` is described in
 Run: ``python -m tests.bench.emulators.gateway --port N --admin-token-file F
 [--consumers billing-service,demo]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -221,8 +222,11 @@ class GatewayEmulator(Emulator):
         if key is not None and key in self._by_key:
             return Response(
                 409,
-                {"code": 5, "name": "unique constraint violation",
-                 "message": "UNIQUE violation detected on key"},
+                {
+                    "code": 5,
+                    "name": "unique constraint violation",
+                    "message": "UNIQUE violation detected on key",
+                },
             )
         cred = self._new_credential(consumer, tags, ttl or None, key)
         return Response(201, cred.to_json())
@@ -272,7 +276,9 @@ class GatewayEmulator(Emulator):
         if not isinstance(username, str) or not username:
             raise ControlError("seed needs a consumer")
         tags = body.get("tags")
-        if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        if tags is not None and not (
+            isinstance(tags, list) and all(isinstance(t, str) for t in tags)
+        ):
             raise ControlError("tags must be a list of strings")
         consumer = self._consumer(username) or self._add_consumer(username)
         return self._new_credential(consumer, tags, None, None).to_json()

@@ -1,0 +1,56 @@
+# Two commands on a fresh machine:
+#   make demo   set everything up, start the local servers, rotate real keys, stop the servers
+#   make test   the whole suite: unit, bench, end-to-end, ansible-test sanity, ansible-lint, molecule
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(CURDIR)/.build/collections
+COLLECTION := $(COLLECTIONS)/ansible_collections/apikeys/rotation
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup link demo test unit e2e sanity lint molecule bench clean
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+# The collection must sit at .../ansible_collections/apikeys/rotation: a symlink to this checkout.
+link:
+	mkdir -p $(dir $(COLLECTION))
+	ln -sfn $(CURDIR) $(COLLECTION)
+
+setup: $(VENV)/.installed link
+
+demo: setup
+	$(BIN)/python -m tests.bench.demo
+
+test: setup
+	$(MAKE) --no-print-directory unit e2e sanity lint molecule
+	@echo "make test: 5 passed, 0 failed"
+
+unit: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/bench_tests
+
+e2e: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
+
+sanity: setup
+	$(BIN)/python tests/sanity/prepare.py
+	cd $(COLLECTION) && $(BIN)/ansible-test sanity --python 3.11 --venv --color no
+
+lint: setup
+	$(BIN)/ansible-lint --offline
+
+molecule: setup
+	tests/molecule.sh
+
+bench: setup
+	$(BIN)/python benchmarks/rotate_one_key.py
+
+clean:
+	rm -rf .build tests/output

@@ -231,14 +231,15 @@ class Rotation:
                             rotation_id=rotation_id, key_id=data["pending_key_id"])
 
     def _accepted(self, secret: str, key_id: str) -> bool:
+        """Try the key until the provider accepts it or its activation timeout has been waited out."""
         provider = self._provider()
-        deadline = time.monotonic() + provider.activation_timeout
-        while True:
+        tries = 1 + int(provider.activation_timeout / provider.activation_interval)
+        for attempt in range(tries):
             if provider.accepts(secret, key_id):
                 return True
-            if time.monotonic() >= deadline:
-                return False
-            self.sleep(provider.activation_interval)
+            if attempt < tries - 1:
+                self.sleep(provider.activation_interval)
+        return False
 
     def _discard(self, entry: Entry) -> Entry:
         """Revoke the pending key, then forget it: in that order, so no key is left alive untracked."""

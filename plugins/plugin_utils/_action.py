@@ -39,8 +39,8 @@ class KeyAction(ActionBase):
         given = self.arguments(task_vars or {})
         key = str(given.get("name", "?"))
         validated = ArgumentSpecValidator(self.ARGSPEC).validate(given)
-        if validated.errors:
-            return dict(result, failed=True, error="config", msg=f"key '{key}': {validated.errors.messages[0]}")
+        if validated.error_messages:
+            return dict(result, failed=True, error="config", msg=f"key '{key}': {validated.error_messages[0]}")
         args = validated.validated_parameters
         if not HAS_HVAC:
             return dict(result, failed=True, error="config", msg="apikeys.rotation needs the hvac and requests "

@@ -41,21 +41,19 @@ class AwsIamProvider(Provider):
     activation_timeout = 30.0
     activation_interval = 1.0
     options_spec = {"user_name": (True, str), "region": (False, str), "endpoint_url": (False, str),
-                    "profile": (False, str), "activation_timeout": (False, int)}
+                    "profile": (False, str)}
 
     def __init__(self, key: str, options: dict[str, Any], credential: Optional[str] = None) -> None:
         super().__init__(key, options, credential)
         self.user = options["user_name"]
         self.region = options.get("region") or "us-east-1"
         self.endpoint_url = options.get("endpoint_url")
-        if options.get("activation_timeout"):
-            self.activation_timeout = float(options["activation_timeout"])
         self._iam = None
         self.retry = RetryPolicy()
 
     def _config(self) -> "Config":
         # botocore's own retries are off: a CreateAccessKey whose answer was lost must not be repeated.
-        return Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=20)
+        return Config(retries={"total_max_attempts": 1}, connect_timeout=self.timeout, read_timeout=self.timeout)
 
     @property
     def iam(self) -> Any:

@@ -31,6 +31,10 @@ class Usage:
     limit: Optional[int]
 
 
+#: options every provider takes: seconds to wait for a new key to work, and for one API call
+COMMON_OPTIONS: dict[str, tuple[bool, type]] = {"activation_timeout": (False, int), "timeout": (False, int)}
+
+
 class Provider(ABC):
     #: the ``apikeys_provider`` value
     name = "provider"
@@ -46,12 +50,16 @@ class Provider(ABC):
     def __init__(self, key: str, options: dict[str, Any], credential: Optional[str] = None) -> None:
         self.key = key
         self.options = options
+        if options.get("activation_timeout") is not None:
+            self.activation_timeout = float(options["activation_timeout"])
+        self.timeout = float(options.get("timeout") or 10)
         self.credential = credential or (os.environ.get(self.credential_env) if self.credential_env else None)
 
     @classmethod
     def validate_options(cls, key: str, options: dict[str, Any]) -> None:
         """Raise ConfigError naming the field; no network. Subclasses extend for cross-field rules."""
-        for option, (required, kind) in cls.options_spec.items():
+        known = dict(COMMON_OPTIONS, **cls.options_spec)
+        for option, (required, kind) in known.items():
             value = options.get(option)
             if value is None:
                 if required:
@@ -61,11 +69,11 @@ class Provider(ABC):
             if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
                 raise ConfigError(key, f"apikeys_provider_options.{option}",
                                   f"must be of type {kind.__name__}")
-        unknown = sorted(set(options) - set(cls.options_spec))
+        unknown = sorted(set(options) - set(known))
         if unknown:
             raise ConfigError(key, f"apikeys_provider_options.{unknown[0]}",
                               f"unknown option for provider '{cls.name}' "
-                              f"(known: {', '.join(sorted(cls.options_spec))})")
+                              f"(known: {', '.join(sorted(known))})")
 
     def require_credential(self) -> str:
         if not self.credential:

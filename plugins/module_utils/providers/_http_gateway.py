@@ -24,8 +24,15 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def _fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+def _fields(value: Any) -> set[str]:
+    """Placeholders used in a template string, or in every string of a list or dict. ValueError if malformed."""
+    if isinstance(value, str):
+        return {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    if isinstance(value, list):
+        return set().union(*(_fields(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return _fields(list(value.values()))
+    return set()
 
 
 def _fill(value: Any, values: dict[str, str]) -> Any:
@@ -48,18 +55,23 @@ class HttpGatewayProvider(Provider):
         "secret_field": (False, str), "name_field": (False, str), "create_body": (False, dict),
         "path_params": (False, dict), "test_header": (False, str), "test_scheme": (False, str),
         "admin_header": (False, str), "admin_scheme": (False, str), "credential_env": (False, str),
-        "max_keys": (False, int), "timeout": (False, int),
+        "max_keys": (False, int),
     }
 
     @classmethod
     def validate_options(cls, key: str, options: dict[str, Any]) -> None:
         super().validate_options(key, options)
         params = set((options.get("path_params") or {}).keys())
-        for option, extra in (("create_path", set()), ("list_path", set()), ("key_path", {"key_id"})):
+        for option, extra in (("create_path", set()), ("list_path", set()), ("key_path", {"key_id"}),
+                              ("create_body", {"name"})):
             template = options.get(option)
             if template is None:
                 continue
-            missing = _fields(template) - params - extra
+            try:
+                missing = _fields(template) - params - extra
+            except ValueError:
+                raise ConfigError(key, f"apikeys_provider_options.{option}",
+                                  "malformed template: every { needs a matching }") from None
             if missing:
                 raise ConfigError(key, f"apikeys_provider_options.{option}",
                                   f"placeholder {{{sorted(missing)[0]}}} is not in path_params")
@@ -83,14 +95,14 @@ class HttpGatewayProvider(Provider):
         if self._client is None:
             value = f"{self._opt('admin_scheme')} {self.require_credential()}".strip()
             self._client = HttpClient(self.name, self._opt("admin_url"), {self._opt("admin_header"): value},
-                                      timeout=float(self.options.get("timeout") or 10))
+                                      timeout=self.timeout)
         return self._client
 
     def _path(self, option: str, **extra: str) -> str:
         return _fill(self._opt(option), dict(self.params, **extra))
 
     def create(self, name: str, like_key_id: Optional[str]) -> NewKey:
-        body = _fill(self._opt("create_body"), {"name": name})
+        body = _fill(self._opt("create_body"), dict(self.params, name=name))
         answer = self.http.request("POST", self._path("create_path"), label=self._opt("create_path"),
                                    json=body, idempotent=False, expect=(200, 201)).json()
         try:

@@ -21,8 +21,7 @@ class SendGridProvider(Provider):
     name = "sendgrid"
     activation_timeout = 30.0
     credential_env = "SENDGRID_ADMIN_KEY"
-    options_spec = {"api_url": (False, str), "scopes": (False, list), "max_keys": (False, int),
-                    "timeout": (False, int)}
+    options_spec = {"api_url": (False, str), "scopes": (False, list), "max_keys": (False, int)}
 
     def __init__(self, key: str, options: dict[str, Any], credential: Optional[str] = None) -> None:
         super().__init__(key, options, credential)
@@ -35,7 +34,7 @@ class SendGridProvider(Provider):
         if self._client is None:
             self._client = HttpClient(self.name, self.base_url,
                                       {"Authorization": f"Bearer {self.require_credential()}"},
-                                      timeout=float(self.options.get("timeout") or 10))
+                                      timeout=self.timeout)
         return self._client
 
     def _scopes_of(self, key_id: Optional[str]) -> Optional[list[str]]:

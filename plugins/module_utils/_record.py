@@ -76,9 +76,9 @@ def summary(data: Optional[dict[str, Any]], version: int = 0) -> dict[str, Any]:
 def metadata(data: dict[str, Any], provider: str, result: str, error: str, now: datetime) -> dict[str, str]:
     """``custom_metadata``: readable with a metadata-only policy, so monitoring needs no secret access."""
     fields = summary(data)
-    out = {k: str(fields[k]) for k in ("phase", "key_id", "rotated_at", "previous_key_id",
-                                        "previous_key_revocation_at", "rotation_id", "pending_key_id")
-           if fields[k] is not None}
+    shown = ("phase", "key_id", "rotated_at", "previous_key_id", "previous_key_revocation_at",
+             "rotation_id", "pending_key_id")
+    out = {k: str(fields[k]) for k in shown if fields[k] is not None}
     out.update(provider=provider, last_result=result, updated_at=to_iso(now), managed_by="apikeys.rotation")
     if error:  # Vault refuses empty metadata values
         out["last_error"] = error[:500]

@@ -68,9 +68,8 @@ def store(monkeypatch):
     return memory
 
 
-# plugins/plugin_utils/_action.py:42 tests ``if validated.errors:``; ``errors`` is an
-# AnsibleValidationErrorMultiple, an Exception with neither __bool__ nor __len__, so it is always
-# truthy and line 43 raises IndexError (``messages[0]`` of an empty list) on every valid task.
+# Regression: ``validated.errors`` (an AnsibleValidationErrorMultiple) is always truthy; the base
+# must test ``error_messages``, or every valid task fails with IndexError.
 
 
 def make_action(args: dict[str, Any], check_mode: bool = False) -> ActionModule:

@@ -1,0 +1,200 @@
+"""End-to-end fixtures: the real bench (OpenBao, moto, emulators) and ansible-playbook runs.
+
+State is checked through independent readers (raw hvac, raw HTTP, raw boto3), never
+through the collection's own code.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import hvac
+import pytest
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.bench.bench import Bench, start_all  # noqa: E402
+from tests.bench.moto import client as aws_client  # noqa: E402
+
+BIN = Path(sys.executable).parent
+COLLECTIONS = ROOT / ".build" / "collections"
+PROVIDERS = ("sendgrid", "http", "aws_iam")
+
+
+@pytest.fixture(scope="session")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
+    link = COLLECTIONS / "ansible_collections" / "apikeys" / "rotation"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(ROOT)
+    running = start_all(tmp_path_factory.mktemp("bench"))
+    yield running
+    running.stop()
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class Key:
+    """A key made at the provider "by hand", as the world has it before the collection takes over."""
+
+    host: str
+    provider: str
+    key_id: str
+    secret: str
+    vault_path: str
+    options: dict[str, Any]
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    home: Path
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class World:
+    """One test's keys, inventory and ansible-playbook runs, isolated by a unique prefix."""
+
+    def __init__(self, bench: Bench, tmp: Path) -> None:
+        self.bench = bench
+        self.tmp = tmp
+        self.prefix = "t" + uuid.uuid4().hex[:8]
+        self.vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
+        self.hosts: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, list[str]] = {}
+
+    # -- independent readers ---------------------------------------------------
+
+    def record(self, key: Key) -> tuple[dict[str, Any], int, dict[str, str]]:
+        answer = self.vault.secrets.kv.v2.read_secret_version(
+            path=key.vault_path.split("/", 1)[1], mount_point="secret", raise_on_deleted_version=True)
+        meta = answer["data"]["metadata"]
+        return answer["data"]["data"], meta["version"], meta.get("custom_metadata") or {}
+
+    def works(self, key: Key, secret: str, key_id: str) -> bool:
+        if key.provider == "sendgrid":
+            return requests.get(self.bench.sendgrid.url + "/v3/scopes",
+                                headers={"Authorization": f"Bearer {secret}"}, timeout=5).status_code == 200
+        if key.provider == "http":
+            return requests.get(self.bench.gateway.url + "/demo/ping", headers={"apikey": secret},
+                                timeout=5).status_code == 200
+        return self.bench.moto.key_works(key_id, secret)
+
+    def live_key_ids(self, key: Key) -> set[str]:
+        """Ids of the keys alive at the provider that belong to this key (its name is in theirs)."""
+        if key.provider == "sendgrid":
+            keys = requests.get(self.bench.sendgrid.url + "/__emulator/keys", timeout=5).json()
+            return {k["id"] for k in keys if not k["revoked"] and key.host in k["name"]}
+        if key.provider == "http":
+            keys = requests.get(self.bench.gateway.url + "/__emulator/keys", timeout=5).json()
+            return {k["id"] for k in keys if not k["revoked"] and any(key.host in t for t in k["tags"] or [])}
+        iam = self.bench.moto.client("iam")
+        return {k["AccessKeyId"] for k in iam.list_access_keys(UserName=key.options["user_name"])["AccessKeyMetadata"]}
+
+    def provider_calls(self, key: Key) -> dict[str, int]:
+        url = {"sendgrid": self.bench.sendgrid, "http": self.bench.gateway}[key.provider].url
+        return requests.get(url + "/__emulator/calls", timeout=5).json()
+
+    # -- the world before the collection -------------------------------------------
+
+    def key(self, provider: str, *, age: timedelta = timedelta(days=40), record: bool = True,
+            **inventory: Any) -> Key:
+        host = f"{self.prefix}_{provider}_{len(self.hosts)}"
+        if provider == "sendgrid":
+            made = requests.post(self.bench.sendgrid.url + "/__emulator/seed",
+                                 json={"name": host, "scopes": ["mail.send", "user.profile.read"]}, timeout=5).json()
+            key_id, secret = made["api_key_id"], made["api_key"]
+            options: dict[str, Any] = {"api_url": self.bench.sendgrid.url, "activation_timeout": 3}
+        elif provider == "http":
+            made = requests.post(self.bench.gateway.url + "/__emulator/seed", json={"consumer": "demo",
+                                 "tags": [host]}, timeout=5).json()
+            key_id, secret = made["id"], made["key"]
+            options = {"admin_url": self.bench.gateway.url, "admin_header": "Kong-Admin-Token", "admin_scheme": "",
+                       "credential_env": "GATEWAY_ADMIN_TOKEN", "create_path": "/consumers/{consumer}/key-auth",
+                       "key_path": "/consumers/{consumer}/key-auth/{key_id}", "path_params": {"consumer": "demo"},
+                       "test_url": self.bench.gateway.url + "/demo/ping", "activation_timeout": 3}
+        else:
+            user = host.replace("_", "-")
+            key_id, secret = self.bench.moto.create_user_with_key(user)
+            options = {"user_name": user, "endpoint_url": self.bench.moto.url, "activation_timeout": 5}
+        key = Key(host, provider, key_id, secret, f"secret/{self.prefix}/{host}", options)
+        if record:
+            self.write_record(key, {"key": secret, "key_id": key_id, "rotated_at": iso(datetime.now(timezone.utc) - age)})
+        vars_ = {"apikeys_provider": provider, "apikeys_vault_path": key.vault_path,
+                 "apikeys_provider_options": options, "apikeys_rotation_frequency": "30d",
+                 "apikeys_grace_period": "1h"}
+        vars_.update(inventory)
+        self.hosts[host] = {k: v for k, v in vars_.items() if v is not None}
+        return key
+
+    def write_record(self, key: Key, data: dict[str, Any]) -> None:
+        self.vault.secrets.kv.v2.create_or_update_secret(path=key.vault_path.split("/", 1)[1], secret=data,
+                                                          mount_point="secret")
+
+    # -- running the collection ----------------------------------------------------------------
+
+    def inventory(self) -> Path:
+        path = self.tmp / "inventory.yml"
+        children = {group: {"hosts": {h: None for h in hosts}} for group, hosts in self.groups.items()}
+        common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                  "apikeys_vault_allow_http": True}
+        path.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": self.hosts, "children": children}}))
+        return path
+
+    def env(self, home: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_", "AWS_"))}
+        env.update(self.bench.env())
+        env.update(HOME=str(home), ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOME=str(home / ".ansible"),
+                   ANSIBLE_LOG_PATH=str(home / "ansible.log"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCAL_TEMP=str(home / ".ansible" / "tmp"),
+                   PATH=f"{BIN}:{env.get('PATH', '')}")
+        return env
+
+    def playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None, **extra_vars: Any) -> Run:
+        home = self.tmp / f"home{len(list(self.tmp.glob('home*')))}"
+        home.mkdir()
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory()), str(ROOT / "playbooks" / name), *args]
+        for var, value in extra_vars.items():
+            command += ["-e", f"{var}={value}"]
+        env = self.env(home)
+        env.update(extra_env or {})
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=self.tmp)
+        return Run(done.returncode, done.stdout, done.stderr, home)
+
+
+@pytest.fixture
+def world(bench: Bench, tmp_path: Path) -> World:
+    return World(bench, tmp_path)
+
+
+def faults(url: str, **fault: Any) -> None:
+    requests.post(url + "/__emulator/faults", json=fault, timeout=5).raise_for_status()
+
+
+def clear_faults(url: str) -> None:
+    requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
+
+
+__all__ = ["Key", "PROVIDERS", "Run", "World", "aws_client", "clear_faults", "faults", "iso", "parse_iso"]

@@ -1,0 +1,34 @@
+"""No secret in anything a rotation prints or writes, at -vvvv with --diff."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import PROVIDERS, World
+
+
+def files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_no_secret_in_output_or_files_at_vvvv(world: World) -> None:
+    keys = [world.key(p) for p in PROVIDERS]
+    world.groups["canary"] = [k.host for k in keys]
+
+    run = world.playbook("rotate.yml", "-vvvv", "--diff", secret="canary")
+
+    assert run.rc == 0, run.output[-3000:]
+    secrets = {"vault token": world.bench.openbao.token, "sendgrid admin": world.bench.sendgrid_admin_key,
+               "gateway admin": world.bench.gateway_admin_token,
+               "aws admin": world.bench.moto.admin_secret_access_key}
+    for key in keys:
+        data, _, _ = world.record(key)
+        assert data["previous_key"] == key.secret
+        secrets[f"{key.host} old"] = key.secret
+        secrets[f"{key.host} new"] = data["key"]
+    written = files_under(run.home) + files_under(world.tmp)
+    assert any(p.name == "ansible.log" for p in written), "the run's log file must be among the scanned files"
+    assert len(run.stdout) > 10000, "-vvvv output expected"
+    for name, secret in secrets.items():
+        assert secret and secret not in run.output, f"{name} secret printed"
+        for path in written:
+            assert secret not in path.read_text(errors="replace"), f"{name} secret written to {path}"

@@ -15,7 +15,6 @@ description:
   - Never returns a secret. Runs on the controller (action plugin).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
   - apikeys.rotation.key
   - apikeys.rotation.store
 attributes:

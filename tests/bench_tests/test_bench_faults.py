@@ -28,7 +28,7 @@ def test_status_with_retry_after_for_count_requests(
     # Other methods and paths are not affected.
     assert http.get(f"{sendgrid.url}/v3/api_keys", headers=headers).status_code == 200
     statuses = []
-    for _ in range(3):
+    for _attempt in range(3):
         resp = http.post(f"{sendgrid.url}/v3/api_keys", json={"name": "n"}, headers=headers)
         statuses.append((resp.status_code, resp.headers.get("Retry-After")))
     assert statuses == [(429, "7"), (429, "7"), (201, None)]

@@ -27,7 +27,7 @@ _DEFAULTS: dict[str, Any] = {
 def _fields(value: Any) -> set[str]:
     """Placeholders used in a template string, or in every string of a list or dict. ValueError if malformed."""
     if isinstance(value, str):
-        return {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        return {parsed[1] for parsed in string.Formatter().parse(value) if parsed[1] is not None}
     if isinstance(value, list):
         return set().union(*(_fields(v) for v in value)) if value else set()
     if isinstance(value, dict):

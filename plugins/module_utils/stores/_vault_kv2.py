@@ -66,7 +66,7 @@ class VaultKV2Store(Store):
     def _split(self, path: str) -> tuple[str, str]:
         """Split ``secret/apikeys/stripe`` into mount ``secret`` and ``apikeys/stripe``, asking Vault."""
         path = path.strip("/")
-        for mount, _ in self._mounts.items():
+        for mount in self._mounts:
             if path.startswith(mount + "/"):
                 return mount, path[len(mount) + 1:]
         answer = self._call(f"find the mount of {path}",

@@ -117,7 +117,7 @@ class SendGridEmulator(Emulator):
         return [key for key in self._keys.values() if not key.revoked]
 
     def _caller(self, req: Request) -> ApiKey | None:
-        scheme, _, token = (req.header("Authorization") or "").partition(" ")
+        scheme, _sep, token = (req.header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         digest = _digest(token.strip())

@@ -150,6 +150,6 @@ def test_without_drops_whole_groups():
 
 
 def test_new_rotation_id_is_timestamped_and_unique():
-    ids = {new_rotation_id(NOW) for _ in range(20)}
+    ids = {new_rotation_id(NOW) for _count in range(20)}
     assert len(ids) == 20
     assert all(i.startswith("20240506T070809Z-") for i in ids)

@@ -75,7 +75,7 @@ def test_stops_after_policy_attempts_and_raises_last_cause(attempts):
 def test_backoff_is_bounded_and_grows():
     fake = FakeTime()
     policy = RetryPolicy(attempts=6, base_delay=1.0, max_delay=4.0, max_total=1e9)
-    attempt = Attempt([Retryable(Boom()) for _ in range(5)])
+    attempt = Attempt([Retryable(Boom()) for _count in range(5)])
     run(attempt, policy, fake)
     # attempt n waits within [b/2, b] where b = min(max_delay, base * 2**(n-1))
     for number, wait in enumerate(fake.sleeps, start=1):

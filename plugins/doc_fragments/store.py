@@ -54,7 +54,7 @@ notes:
   - The record must live on a KV version 2 mount. A KV version 1 mount silently ignores
     check-and-set, so it is refused.
   - Every write is conditional on the version read (check-and-set). Of two runs working on one key,
-    exactly one wins; the other stops with RV(error=conflict) and changes nothing more.
+    exactly one wins; the other stops with C(error=conflict) and changes nothing more.
 requirements:
   - hvac
   - requests

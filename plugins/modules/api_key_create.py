@@ -50,7 +50,7 @@ options:
     type: bool
     default: false
 author:
-  - apikeys.rotation contributors
+  - apikeys.rotation maintainers (@apikeys)
 """
 
 EXAMPLES = r"""

@@ -30,7 +30,7 @@ options:
     type: bool
     default: false
 author:
-  - apikeys.rotation contributors
+  - apikeys.rotation maintainers (@apikeys)
 """
 
 EXAMPLES = r"""

@@ -54,7 +54,7 @@ options:
     type: bool
     default: true
 author:
-  - apikeys.rotation contributors
+  - apikeys.rotation maintainers (@apikeys)
 """
 
 EXAMPLES = r"""

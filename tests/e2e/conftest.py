@@ -63,6 +63,15 @@ class Key:
 
 
 @dataclass
+class Stored:
+    """A record as read straight from OpenBao."""
+
+    data: dict[str, Any]
+    version: int
+    meta: dict[str, str]
+
+
+@dataclass
 class Run:
     rc: int
     stdout: str
@@ -87,11 +96,11 @@ class World:
 
     # -- independent readers ---------------------------------------------------
 
-    def record(self, key: Key) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def record(self, key: Key) -> Stored:
         answer = self.vault.secrets.kv.v2.read_secret_version(
             path=key.vault_path.split("/", 1)[1], mount_point="secret", raise_on_deleted_version=True)
         meta = answer["data"]["metadata"]
-        return answer["data"]["data"], meta["version"], meta.get("custom_metadata") or {}
+        return Stored(answer["data"]["data"], meta["version"], meta.get("custom_metadata") or {})
 
     def works(self, key: Key, secret: str, key_id: str) -> bool:
         if key.provider == "sendgrid":
@@ -198,4 +207,4 @@ def clear_faults(url: str) -> None:
     requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
 
 
-__all__ = ["Key", "PROVIDERS", "Run", "World", "aws_client", "clear_faults", "faults", "iso", "parse_iso"]
+__all__ = ["Key", "PROVIDERS", "Run", "Stored", "World", "aws_client", "clear_faults", "faults", "iso", "parse_iso"]

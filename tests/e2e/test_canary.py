@@ -21,7 +21,7 @@ def test_no_secret_in_output_or_files_at_vvvv(world: World) -> None:
                "gateway admin": world.bench.gateway_admin_token,
                "aws admin": world.bench.moto.admin_secret_access_key}
     for key in keys:
-        data, _, _ = world.record(key)
+        data = world.record(key).data
         assert data["previous_key"] == key.secret
         secrets[f"{key.host} old"] = key.secret
         secrets[f"{key.host} new"] = data["key"]

@@ -15,7 +15,8 @@ def test_new_key_rejected_by_the_provider_is_revoked_and_the_old_key_stays(world
 
     assert run.rc != 0
     assert "was not accepted by http within 3s; it was revoked and the current key stays in use" in run.stdout
-    data, _, meta = world.record(key)
+    stored = world.record(key)
+    data, meta = stored.data, stored.meta
     assert data["key_id"] == key.key_id and data["key"] == key.secret
     assert not [f for f in data if f.startswith(("pending", "previous", "rotation_id"))]
     assert world.live_key_ids(key) == {key.key_id}, "the new key must be revoked at the provider"
@@ -34,4 +35,4 @@ def test_key_cap_stops_before_creating(world: World) -> None:
     assert run.rc != 0
     assert "already holds 2 keys of a limit of 2; no key was created" in run.stdout
     assert world.live_key_ids(key) == live, "never delete a key the collection did not create"
-    assert world.record(key)[1] == 1
+    assert world.record(key).version == 1

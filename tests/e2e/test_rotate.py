@@ -16,12 +16,13 @@ def recap_changed(output: str, host: str) -> int:
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_rotation_keeps_both_keys_working_and_records_the_grace(world: World, provider: str) -> None:
     key = world.key(provider)
-    _, version_before, _ = world.record(key)
+    version_before = world.record(key).version
 
     run = world.playbook("rotate.yml", secret=key.host)
 
     assert run.rc == 0, run.output
-    data, version, meta = world.record(key)
+    stored = world.record(key)
+    data, version, meta = stored.data, stored.version, stored.meta
     assert data["key_id"] != key.key_id and data["key"] != key.secret
     assert (data["previous_key_id"], data["previous_key"]) == (key.key_id, key.secret)
     assert world.works(key, data["key"], data["key_id"]), "the new key must authenticate"
@@ -39,14 +40,15 @@ def test_rotation_keeps_both_keys_working_and_records_the_grace(world: World, pr
 def test_second_run_right_away_changes_nothing(world: World, provider: str) -> None:
     key = world.key(provider)
     assert world.playbook("rotate.yml", secret=key.host).rc == 0
-    data, version, _ = world.record(key)
+    stored = world.record(key)
+    data, version = stored.data, stored.version
     live = world.live_key_ids(key)
 
     run = world.playbook("rotate.yml", secret=key.host)
 
     assert run.rc == 0, run.output
     assert recap_changed(run.stdout, key.host) == 0
-    assert world.record(key)[1] == version
+    assert world.record(key).version == version
     assert world.live_key_ids(key) == live
     assert f"{key.host}: not rotated: previous key {key.key_id} awaits revocation" in run.stdout
 
@@ -58,7 +60,7 @@ def test_a_key_that_is_not_due_is_left_alone(world: World) -> None:
 
     assert run.rc == 0, run.output
     assert recap_changed(run.stdout, key.host) == 0
-    assert world.record(key)[1] == 1
+    assert world.record(key).version == 1
     assert f"{key.host}: not due: age 3d" in run.stdout and "< rotation_frequency 30d" in run.stdout
 
 
@@ -74,7 +76,7 @@ def test_check_diff_prints_the_plan_and_touches_nothing(world: World) -> None:
     assert f"{due.host}: would rotate: age 40d" in run.stdout
     assert f"{fresh.host}: not due: age 1d" in run.stdout
     assert '+    "pending_key": "<hidden>"' in run.stdout, "the diff shows the record that would be written"
-    assert world.record(due)[1] == 1 and world.record(fresh)[1] == 1
+    assert world.record(due).version == 1 and world.record(fresh).version == 1
     assert world.live_key_ids(due) == {due.key_id} and world.live_key_ids(fresh) == {fresh.key_id}
     calls_after = world.provider_calls(due)
     assert not [c for c in calls_after if c.startswith(("POST", "DELETE")) and calls_after[c] != calls_before.get(c)]
@@ -88,7 +90,7 @@ def test_a_group_rotates_every_key_with_one_summary_line_each(world: World) -> N
 
     assert run.rc == 0, run.output
     for key in keys:
-        data, _, _ = world.record(key)
+        data = world.record(key).data
         assert data["previous_key_id"] == key.key_id
         assert sum(1 for line in run.stdout.splitlines() if f'"{key.host}: rotated' in line) == 1
 
@@ -96,14 +98,14 @@ def test_a_group_rotates_every_key_with_one_summary_line_each(world: World) -> N
 def test_no_rotation_while_the_old_key_awaits_revocation_even_forced(world: World) -> None:
     key = world.key("sendgrid")
     assert world.playbook("rotate.yml", secret=key.host).rc == 0
-    _, version, _ = world.record(key)
+    version = world.record(key).version
     live = world.live_key_ids(key)
 
     run = world.playbook("rotate.yml", secret=key.host, rotate_force="true")
 
     assert run.rc == 0, run.output
     assert "awaits revocation" in run.stdout
-    assert world.record(key)[1] == version and world.live_key_ids(key) == live
+    assert world.record(key).version == version and world.live_key_ids(key) == live
 
 
 def test_a_missing_record_is_refused_without_creating_a_key(world: World) -> None:

@@ -18,11 +18,11 @@ from .._retry import RetryPolicy, Retryable, call_with_retry
 from ._base import NewKey, Provider, Usage
 
 try:
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-    HAS_BOTO3 = True
-except ImportError:  # pragma: no cover - reported by the module
+    # Only find boto3 here; it is imported on first use (~150 ms), so that a run without an
+    # AWS key does not pay for it.
+    from importlib.util import find_spec
+    HAS_BOTO3 = find_spec("boto3") is not None
+except (ImportError, ValueError):  # pragma: no cover
     HAS_BOTO3 = False
 
 T = TypeVar("T")
@@ -33,7 +33,14 @@ KEYS_PER_USER = 2
 
 
 def _code(exc: Exception) -> str:
-    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+
+
+def _botocore() -> Any:
+    import botocore.config  # pylint: disable=import-outside-toplevel
+    import botocore.exceptions  # pylint: disable=import-outside-toplevel
+    return botocore
 
 
 class AwsIamProvider(Provider):
@@ -51,20 +58,24 @@ class AwsIamProvider(Provider):
         self._iam = None
         self.retry = RetryPolicy()
 
-    def _config(self) -> "Config":
+    def _config(self) -> Any:
         # botocore's own retries are off: a CreateAccessKey whose answer was lost must not be repeated.
-        return Config(retries={"total_max_attempts": 1}, connect_timeout=self.timeout, read_timeout=self.timeout)
+        return _botocore().config.Config(retries={"total_max_attempts": 1}, connect_timeout=self.timeout, read_timeout=self.timeout)
 
     @property
     def iam(self) -> Any:
         if self._iam is None:
             if not HAS_BOTO3:
                 raise ConfigError(self.key, "apikeys_provider", "provider 'aws_iam' needs the boto3 library")
+            import boto3  # pylint: disable=import-outside-toplevel
             session = boto3.session.Session(profile_name=self.options.get("profile"), region_name=self.region)
             self._iam = session.client("iam", endpoint_url=self.endpoint_url, config=self._config())
         return self._iam
 
     def _call(self, what: str, fn: Callable[[], T], retry: bool = True) -> T:
+        errors = _botocore().exceptions
+        ClientError, BotoCoreError = errors.ClientError, errors.BotoCoreError  # pylint: disable=invalid-name
+
         def attempt() -> T:
             try:
                 return fn()
@@ -84,7 +95,7 @@ class AwsIamProvider(Provider):
     def create(self, name: str, like_key_id: Optional[str]) -> NewKey:
         try:
             answer = self._call("CreateAccessKey", lambda: self.iam.create_access_key(UserName=self.user), retry=False)
-        except ClientError as exc:
+        except _botocore().exceptions.ClientError as exc:
             if _code(exc) == "LimitExceeded":
                 raise KeyCapReached(f"aws_iam: user {self.user} already has {KEYS_PER_USER} access keys "
                                     f"(the limit is {KEYS_PER_USER}); no key was created") from None
@@ -95,19 +106,20 @@ class AwsIamProvider(Provider):
     def revoke(self, key_id: str) -> bool:
         try:
             self._call("DeleteAccessKey", lambda: self.iam.delete_access_key(UserName=self.user, AccessKeyId=key_id))
-        except ClientError as exc:
+        except _botocore().exceptions.ClientError as exc:
             if _code(exc) == "NoSuchEntity":
                 return False
             raise ProviderError(f"aws_iam: DeleteAccessKey {key_id} failed: {_code(exc)}") from None
         return True
 
     def accepts(self, secret: str, key_id: str) -> bool:
+        import boto3  # pylint: disable=import-outside-toplevel
         sts = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret,
                                     region_name=self.region).client("sts", endpoint_url=self.endpoint_url,
                                                                     config=self._config())
         try:
             self._call("GetCallerIdentity with the new key", sts.get_caller_identity)
-        except ClientError as exc:
+        except _botocore().exceptions.ClientError as exc:
             if _code(exc) in _REJECTED:
                 return False
             raise ProviderError(f"aws_iam: testing key {key_id} failed: {_code(exc)}") from None
@@ -116,7 +128,7 @@ class AwsIamProvider(Provider):
     def _keys(self) -> list[dict[str, Any]]:
         try:
             answer = self._call("ListAccessKeys", lambda: self.iam.list_access_keys(UserName=self.user))
-        except ClientError as exc:
+        except _botocore().exceptions.ClientError as exc:
             raise ProviderError(f"aws_iam: ListAccessKeys for user {self.user} failed: {_code(exc)}") from None
         return list(answer.get("AccessKeyMetadata", []))
 
@@ -134,6 +146,6 @@ class AwsIamProvider(Provider):
         try:
             answer = self._call("GetAccessKeyLastUsed",
                                 lambda: self.iam.get_access_key_last_used(AccessKeyId=key_id))
-        except ClientError as exc:
+        except _botocore().exceptions.ClientError as exc:
             raise ProviderError(f"aws_iam: GetAccessKeyLastUsed {key_id} failed: {_code(exc)}") from None
         return answer.get("AccessKeyLastUsed", {}).get("LastUsedDate")

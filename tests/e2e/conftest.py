@@ -129,7 +129,7 @@ class World:
     # -- the world before the collection -------------------------------------------
 
     def key(self, provider: str, *, age: timedelta = timedelta(days=40), record: bool = True,
-            **inventory: Any) -> Key:
+            root: str = "", **inventory: Any) -> Key:
         host = f"{self.prefix}_{provider}_{len(self.hosts)}"
         if provider == "sendgrid":
             made = requests.post(self.bench.sendgrid.url + "/__emulator/seed",
@@ -148,7 +148,7 @@ class World:
             user = host.replace("_", "-")
             key_id, secret = self.bench.moto.create_user_with_key(user)
             options = {"user_name": user, "endpoint_url": self.bench.moto.url, "activation_timeout": 5}
-        key = Key(host, provider, key_id, secret, f"secret/{self.prefix}/{host}", options)
+        key = Key(host, provider, key_id, secret, f"secret/{root}{self.prefix}/{host}", options)
         if record:
             self.write_record(key, {"key": secret, "key_id": key_id, "rotated_at": iso(datetime.now(timezone.utc) - age)})
         vars_ = {"apikeys_provider": provider, "apikeys_vault_path": key.vault_path,

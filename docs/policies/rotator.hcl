@@ -1,0 +1,14 @@
+# apikeys.rotation: the rotator (the identity AWX / cron runs the playbooks with).
+# Reads and writes the records under secret/apikeys/, always with check-and-set;
+# never deletes or destroys a version. Adjust "secret" and "apikeys" to your mount and prefix.
+path "secret/data/apikeys/*" {
+  capabilities = ["create", "read", "update"]
+}
+# custom_metadata: the non-secret state that monitoring reads.
+path "secret/metadata/apikeys/*" {
+  capabilities = ["read", "update"]
+}
+# Which mount (and KV version) a path lives on: the collection refuses KV version 1.
+path "sys/internal/ui/mounts/secret/*" {
+  capabilities = ["read"]
+}

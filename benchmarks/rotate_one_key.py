@@ -95,7 +95,7 @@ def main() -> int:
         rotate = str(ROOT / "playbooks" / "rotate.yml")
 
         timed(playbook + [str(bare)], env)  # warm the page cache
-        bare_s = statistics.median(timed(playbook + [str(bare)], env) for _ in range(args.runs))
+        bare_s = statistics.median(timed(playbook + [str(bare)], env) for _run in range(args.runs))
         gateway_s = statistics.median(timed(playbook + [rotate, "-e", f"secret=one_gateway_{run}"], env)
                                       for run in range(args.runs))
         sendgrid_s = statistics.median(timed(playbook + [rotate, "-e", f"secret=one_sendgrid_{run}"], env)

@@ -29,8 +29,8 @@ def test_the_rotator_policy_cannot_destroy_history(world: World) -> None:
     key = world.key("sendgrid", root="apikeys/")
     rotator = hvac.Client(url=world.bench.openbao.url, token=token_with(world, "rotator"))
     with pytest.raises(hvac.exceptions.Forbidden):
-        rotator.secrets.kv.v2.delete_metadata_and_all_versions(path=key.vault_path.split("/", 1)[1],
-                                                                mount_point="secret")
+        path = key.vault_path.split("/", 1)[1]
+        rotator.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point="secret")
 
 
 def test_the_monitor_policy_sees_the_state_but_no_key(world: World) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
 from ansible_collections.apikeys.rotation.plugins.module_utils._record import summary
+from ansible_collections.apikeys.rotation.plugins.module_utils._revocation import revocation_plan
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
 from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction
 
@@ -17,4 +18,6 @@ class ActionModule(KeyAction):
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         entry = rotation.read()
         record = summary(entry.data if entry else None, entry.version if entry else 0)
-        return {"changed": False, "record": record, "plan": rotation.plan(entry, force=args["force"])}
+        revocation = revocation_plan(entry.data if entry else {}, rotation.clock(), rotation.cfg.clock_skew)
+        return {"changed": False, "record": record, "plan": rotation.plan(entry, force=args["force"]),
+                "revocation": revocation}

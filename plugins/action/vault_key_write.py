@@ -7,13 +7,18 @@ from typing import Any
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ConfigError
+from ansible_collections.apikeys.rotation.plugins.module_utils._revocation import postpone
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
+from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import parse_duration
 from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction
 
 
 class ActionModule(KeyAction):
     ARGSPEC = spec(KEY, SCHEDULE, STORE,
-                   state={"type": "str", "required": True, "choices": ["promote", "import", "clear_previous"]},
+                   state={"type": "str", "required": True,
+                          "choices": ["promote", "import", "clear_previous", "postpone"]},
+                   postpone_by={"type": "str", "default": "10m"},
+                   reason={"type": "str", "default": "new key not yet seen in use"},
                    rotation_id={"type": "str"},
                    key={"type": "str", "no_log": True},
                    key_id={"type": "str"},
@@ -30,4 +35,10 @@ class ActionModule(KeyAction):
                     raise ConfigError(rotation.cfg.name, field, "required with state=import")
             return rotation.import_key(args["key"], args["key_id"], verify=args["verify"],
                                        rotated_at=args.get("rotated_at"))
+        if state == "postpone":
+            try:
+                seconds = parse_duration(args["postpone_by"])
+            except ValueError as exc:
+                raise ConfigError(rotation.cfg.name, "postpone_by", str(exc)) from None
+            return postpone(rotation, seconds, args["reason"])
         return rotation.clear_previous()

@@ -49,4 +49,10 @@ options:
       - How long the old key stays valid after a rotation (inventory variable C(apikeys_grace_period)).
         Must not be longer than O(rotation_frequency).
     type: str
+  clock_skew:
+    description:
+      - Allowance for clocks that disagree (inventory variable C(apikeys_clock_skew)). Revocation
+        deadlines, computed from the record's UTC times, are extended by this much. V(0s) allowed.
+    type: str
+    default: 30s
 """

@@ -29,10 +29,11 @@ KEY = {
     "vault_path": {"type": "str"},
 }
 
-# doc_fragments/schedule.py
+# doc_fragments/key.py too
 SCHEDULE = {
     "rotation_frequency": {"type": "str"},
     "grace_period": {"type": "str"},
+    "clock_skew": {"type": "str", "default": "30s"},
 }
 
 

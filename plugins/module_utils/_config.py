@@ -22,13 +22,14 @@ class KeyConfig:
     provider_options: dict[str, Any] = field(default_factory=dict)
     rotation_frequency: Optional[int] = None   # seconds
     grace_period: Optional[int] = None         # seconds
+    clock_skew: int = 30                       # seconds allowed between the controller's and others' clocks
 
 
-def _duration(key: str, field_name: str, value: Any) -> Optional[int]:
+def _duration(key: str, field_name: str, value: Any, allow_zero: bool = False) -> Optional[int]:
     if value is None or value == "":
         return None
     try:
-        return parse_duration(value)
+        return parse_duration(value, allow_zero=allow_zero)
     except ValueError as exc:
         raise ConfigError(key, field_name, str(exc)) from None
 
@@ -49,6 +50,7 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
     cls.validate_options(key, options)
     frequency = _duration(key, "apikeys_rotation_frequency", args.get("rotation_frequency"))
     grace = _duration(key, "apikeys_grace_period", args.get("grace_period"))
+    skew = _duration(key, "apikeys_clock_skew", args.get("clock_skew"), allow_zero=True)
     if need_schedule and frequency is None:
         raise ConfigError(key, "apikeys_rotation_frequency", "missing")
     if need_schedule and grace is None:
@@ -57,4 +59,4 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
         raise ConfigError(key, "apikeys_grace_period", "is longer than apikeys_rotation_frequency: the next "
                           "rotation would be due before the old key may be revoked")
     return KeyConfig(name=key, provider=args["provider"], vault_path=path.strip("/"), provider_options=options,
-                     rotation_frequency=frequency, grace_period=grace)
+                     rotation_frequency=frequency, grace_period=grace, clock_skew=30 if skew is None else skew)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ._errors import ConfigError
+from .evidence._base import Evidence
+from .evidence._clock import ClockOnly
+from .evidence._http_versions import HttpVersionsEvidence
+from .evidence._prometheus import PrometheusEvidence
+from .evidence._provider import ProviderEvidence
 from .providers._aws_iam import AwsIamProvider
 from .providers._base import Provider
 from .providers._http_gateway import HttpGatewayProvider
@@ -41,3 +46,24 @@ def make_provider(key: str, name: str, options: dict[str, Any], credential: Opti
     cls = provider_class(key, name)
     cls.validate_options(key, options)
     return cls(key, options, credential)
+
+
+EVIDENCE: dict[str, type[Evidence]] = {
+    "provider": ProviderEvidence,
+    "prometheus": PrometheusEvidence,
+    "http": HttpVersionsEvidence,
+    "none": ClockOnly,
+}
+
+
+def make_evidence(key: str, options: Any, provider: Provider) -> Evidence:
+    if not isinstance(options, dict):
+        raise ConfigError(key, "apikeys_usage_evidence", "must be a mapping with a 'source'")
+    source = options.get("source")
+    if source not in EVIDENCE:
+        raise ConfigError(key, "apikeys_usage_evidence.source", f"one of {', '.join(sorted(EVIDENCE))}")
+    cls = EVIDENCE[source]
+    cls.validate_options(key, options)
+    if cls is ProviderEvidence:
+        return ProviderEvidence(key, options, provider)
+    return cls(key, options)

@@ -20,7 +20,8 @@ from ._timeutil import to_iso
 SECRET_FIELDS = ("key", "previous_key", "pending_key")
 INTENT_FIELDS = ("rotation_id", "pending_key_name", "intent_at", "intent_known_ids")
 PENDING_FIELDS = ("pending_key", "pending_key_id", "pending_created_at", "pending_verified_at")
-PREVIOUS_FIELDS = ("previous_key", "previous_key_id", "previous_key_revocation_at")
+PREVIOUS_FIELDS = ("previous_key", "previous_key_id", "previous_key_revocation_at", "previous_key_deactivated_at",
+                   "revocation_postponed_until", "revocation_postponements", "revocation_wait_reason")
 HIDDEN = "<hidden>"
 
 PHASES = ("idle", "intent", "pending", "grace")
@@ -70,6 +71,9 @@ def summary(data: Optional[dict[str, Any]], version: int = 0) -> dict[str, Any]:
         "rotation_id": data.get("rotation_id"),
         "pending_key_id": data.get("pending_key_id"),
         "last_rotation_id": data.get("last_rotation_id"),
+        "revocation_postponed_until": data.get("revocation_postponed_until"),
+        "revocation_postponements": int(data.get("revocation_postponements") or 0),
+        "last_revoked_key_id": data.get("last_revoked_key_id"),
     }
 
 
@@ -77,7 +81,7 @@ def metadata(data: dict[str, Any], provider: str, result: str, error: str, now: 
     """``custom_metadata``: readable with a metadata-only policy, so monitoring needs no secret access."""
     fields = summary(data)
     shown = ("phase", "key_id", "rotated_at", "previous_key_id", "previous_key_revocation_at",
-             "rotation_id", "pending_key_id")
+             "rotation_id", "pending_key_id", "revocation_postponed_until", "last_revoked_key_id")
     out = {k: str(fields[k]) for k in shown if fields[k] is not None}
     out.update(provider=provider, last_result=result, updated_at=to_iso(now), managed_by="apikeys.rotation")
     if error:  # Vault refuses empty metadata values

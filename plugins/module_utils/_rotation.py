@@ -53,7 +53,7 @@ class Rotation:
                                   "in use first (apikeys.rotation.vault_key_write state=import)")
         return entry
 
-    def _write(self, entry: Entry, data: dict[str, Any], result: str) -> Entry:
+    def write(self, entry: Entry, data: dict[str, Any], result: str) -> Entry:
         try:
             version = self.store.write(self.cfg.vault_path, data, cas=entry.version)
         except CasConflict as exc:
@@ -87,7 +87,7 @@ class Rotation:
         return new
 
     @staticmethod
-    def _result(changed: bool, msg: str, before: Optional[dict[str, Any]], after: Optional[dict[str, Any]],
+    def result(changed: bool, msg: str, before: Optional[dict[str, Any]], after: Optional[dict[str, Any]],
                 version: int, **extra: Any) -> dict[str, Any]:
         out = {"changed": changed, "msg": msg, "record": summary(after if after is not None else before, version),
                "diff": {"before": redacted(before), "after": redacted(after if after is not None else before)}}
@@ -129,7 +129,7 @@ class Rotation:
     # -- step: intent, create, store pending, verify ------------------------------
 
     def create(self, resume_after: int = DEFAULT_RESUME_AFTER) -> dict[str, Any]:
-        provider = self._provider()
+        provider = self.need_provider()
         entry = self.require()
         before = entry.data
         current = phase(before)
@@ -152,33 +152,33 @@ class Rotation:
                       pending_key_name=name, intent_at=to_iso(now), intent_known_ids=sorted(known_ids(entry.data)))
         if self.check_mode:
             after = dict(intent, pending_key=HIDDEN, pending_key_id="(created at the provider)")
-            return self._result(True, f"would create a new {self.cfg.provider} key named {name}", before, after,
+            return self.result(True, f"would create a new {self.cfg.provider} key named {name}", before, after,
                                 entry.version, rotation_id=rotation_id)
-        entry = self._write(entry, intent, "intent")
+        entry = self.write(entry, intent, "intent")
         new = self._create_at_provider(entry, name)
         pending = dict(intent, pending_key=new.secret, pending_key_id=new.key_id, pending_created_at=to_iso(now))
         try:
-            entry = self._write(entry, pending, "pending")
+            entry = self.write(entry, pending, "pending")
         except ApiKeysError as exc:
             self._revoke_quietly(new.key_id, exc)
             raise
         return self._verify_pending(entry, before=before)
 
-    def _provider(self) -> Provider:
+    def need_provider(self) -> Provider:
         if self.provider is None:
             raise ConfigError(self.cfg.name, "apikeys_provider", "this step needs the provider")
         return self.provider
 
     def _create_at_provider(self, entry: Entry, name: str) -> NewKey:
         try:
-            return self._remember(self._provider().create(name, like_key_id=entry.data.get("key_id")))
+            return self._remember(self.need_provider().create(name, like_key_id=entry.data.get("key_id")))
         except ApiKeysError as exc:
             # The answer may have been lost after the key was made: look for it by name before giving up.
             try:
-                for orphan in self._provider().find_by_name(name, from_iso(entry.data["intent_at"]),
+                for orphan in self.need_provider().find_by_name(name, from_iso(entry.data["intent_at"]),
                                                             known_ids(entry.data)):
-                    self._provider().revoke(orphan)
-                self._write(entry, without(entry.data, INTENT_FIELDS), "failed")
+                    self.need_provider().revoke(orphan)
+                self.write(entry, without(entry.data, INTENT_FIELDS), "failed")
             except ApiKeysError:
                 self.warnings.append(f"key '{self.cfg.name}': could not clean up after the failed create; the "
                                      "intent stays in the record and the next run cleans it up")
@@ -186,7 +186,7 @@ class Rotation:
 
     def _revoke_quietly(self, key_id: str, cause: Exception) -> None:
         try:
-            self._provider().revoke(key_id)
+            self.need_provider().revoke(key_id)
         except ApiKeysError:
             raise ApiKeysError(f"key '{self.cfg.name}': {cause}; and the new key {key_id} could not be revoked: "
                                "revoke it by hand at the provider") from None
@@ -201,38 +201,38 @@ class Rotation:
                                   f"{to_iso(add_seconds(started, resume_after))} to clean it up")
         if self.check_mode:
             return entry
-        for orphan in self._provider().find_by_name(data["pending_key_name"], started, known_ids(data)):
-            self._provider().revoke(orphan)
+        for orphan in self.need_provider().find_by_name(data["pending_key_name"], started, known_ids(data)):
+            self.need_provider().revoke(orphan)
             self.warnings.append(f"key '{self.cfg.name}': revoked key {orphan} left by dead rotation "
                                  f"{data['rotation_id']}")
-        return self._write(entry, without(data, INTENT_FIELDS), "cleaned")
+        return self.write(entry, without(data, INTENT_FIELDS), "cleaned")
 
     def _verify_pending(self, entry: Entry, before: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         data = entry.data
         before = entry.data if before is None else before
         rotation_id = data["rotation_id"]
         if data.get("pending_verified_at"):
-            return self._result(before is not entry.data, f"new key {data['pending_key_id']} stored and verified",
+            return self.result(before is not entry.data, f"new key {data['pending_key_id']} stored and verified",
                                 before, data, entry.version, rotation_id=rotation_id, key_id=data["pending_key_id"])
         if self.check_mode:
-            return self._result(True, f"would verify pending key {data['pending_key_id']}", before,
+            return self.result(True, f"would verify pending key {data['pending_key_id']}", before,
                                 dict(data, pending_verified_at="(now)"), entry.version, rotation_id=rotation_id)
         started = time.monotonic()
         if not self._accepted(str(data["pending_key"]), str(data["pending_key_id"])):
             self._discard(entry)
             raise KeyTestFailed(f"key '{self.cfg.name}': the new key {data['pending_key_id']} was not accepted by "
-                                f"{self.cfg.provider} within {format_duration(self._provider().activation_timeout)};"
+                                f"{self.cfg.provider} within {format_duration(self.need_provider().activation_timeout)};"
                                 " it was revoked and the current key stays in use")
         waited = time.monotonic() - started
         verified = dict(data, pending_verified_at=to_iso(self.clock()))
-        entry = self._write(entry, verified, "verified")
-        return self._result(True, f"new key {data['pending_key_id']} created, stored and verified "
+        entry = self.write(entry, verified, "verified")
+        return self.result(True, f"new key {data['pending_key_id']} created, stored and verified "
                             f"(accepted after {waited:.1f}s)", before, verified, entry.version,
                             rotation_id=rotation_id, key_id=data["pending_key_id"])
 
     def _accepted(self, secret: str, key_id: str) -> bool:
         """Try the key until the provider accepts it or its activation timeout has been waited out."""
-        provider = self._provider()
+        provider = self.need_provider()
         tries = 1 + int(provider.activation_timeout / provider.activation_interval)
         for attempt in range(tries):
             if provider.accepts(secret, key_id):
@@ -243,8 +243,8 @@ class Rotation:
 
     def _discard(self, entry: Entry) -> Entry:
         """Revoke the pending key, then forget it: in that order, so no key is left alive untracked."""
-        self._provider().revoke(str(entry.data["pending_key_id"]))
-        return self._write(entry, without(entry.data, INTENT_FIELDS, PENDING_FIELDS), "discarded")
+        self.need_provider().revoke(str(entry.data["pending_key_id"]))
+        return self.write(entry, without(entry.data, INTENT_FIELDS, PENDING_FIELDS), "discarded")
 
     # -- step: promote ------------------------------------------------------------
 
@@ -254,7 +254,7 @@ class Rotation:
         current = phase(data)
         if current != "pending":
             if rotation_id and data.get("last_rotation_id") == rotation_id:
-                return self._result(False, f"rotation {rotation_id} is already promoted", data, None, entry.version)
+                return self.result(False, f"rotation {rotation_id} is already promoted", data, None, entry.version)
             raise RotationRefused(f"key '{self.cfg.name}': nothing to promote (phase {current})")
         if rotation_id and data.get("rotation_id") != rotation_id:
             raise RotationRefused(f"key '{self.cfg.name}': the pending key belongs to rotation "
@@ -276,9 +276,9 @@ class Rotation:
         msg = (f"key {promoted['key_id']} is now current; previous key {promoted['previous_key_id']} stays valid "
                f"until {promoted['previous_key_revocation_at']}")
         if self.check_mode:
-            return self._result(True, "would promote: " + msg, data, promoted, entry.version)
-        entry = self._write(entry, promoted, "rotated")
-        return self._result(True, msg, data, promoted, entry.version, rotation_id=data["rotation_id"])
+            return self.result(True, "would promote: " + msg, data, promoted, entry.version)
+        entry = self.write(entry, promoted, "rotated")
+        return self.result(True, msg, data, promoted, entry.version, rotation_id=data["rotation_id"])
 
     # -- step: import an existing key --------------------------------------------------
 
@@ -296,17 +296,17 @@ class Rotation:
         before = entry.data if entry else None
         if entry is not None:
             if entry.data.get("key_id") == key_id and entry.data.get("key") == secret:
-                return self._result(False, f"key {key_id} is already the current key", before, None, entry.version)
+                return self.result(False, f"key {key_id} is already the current key", before, None, entry.version)
             raise RotationRefused(f"key '{self.cfg.name}': {self.cfg.vault_path} already holds key "
                                   f"{entry.data.get('key_id')} (phase {phase(entry.data)}); importing over it would "
                                   "lose track of a live key")
-        if verify and not self._provider().accepts(secret, key_id):
+        if verify and not self.need_provider().accepts(secret, key_id):
             raise KeyTestFailed(f"key '{self.cfg.name}': {self.cfg.provider} rejects key {key_id}; not imported")
         record = {"key": secret, "key_id": key_id, "rotated_at": to_iso(created)}
         if self.check_mode:
-            return self._result(True, f"would import key {key_id}", before, record, 0)
-        entry = self._write(Entry(data={}, version=0), record, "imported")
-        return self._result(True, f"imported key {key_id}", before, record, entry.version)
+            return self.result(True, f"would import key {key_id}", before, record, 0)
+        entry = self.write(Entry(data={}, version=0), record, "imported")
+        return self.result(True, f"imported key {key_id}", before, record, entry.version)
 
     # -- step: forget a previous key that the provider no longer accepts ----------------
 
@@ -314,13 +314,13 @@ class Rotation:
         entry = self.require()
         data = entry.data
         if not data.get("previous_key_id"):
-            return self._result(False, "no previous key in the record", data, None, entry.version)
-        if self._provider().accepts(str(data["previous_key"]), str(data["previous_key_id"])):
+            return self.result(False, "no previous key in the record", data, None, entry.version)
+        if self.need_provider().accepts(str(data["previous_key"]), str(data["previous_key_id"])):
             raise RotationRefused(f"key '{self.cfg.name}': previous key {data['previous_key_id']} still works at "
                                   f"{self.cfg.provider}; revoke it first (apikeys.rotation.api_key_revoke)")
         cleared = without(data, PREVIOUS_FIELDS)
         if self.check_mode:
-            return self._result(True, f"would forget revoked key {data['previous_key_id']}", data, cleared,
+            return self.result(True, f"would forget revoked key {data['previous_key_id']}", data, cleared,
                                 entry.version)
-        entry = self._write(entry, cleared, "revoked")
-        return self._result(True, f"forgot revoked key {data['previous_key_id']}", data, cleared, entry.version)
+        entry = self.write(entry, cleared, "revoked")
+        return self.result(True, f"forgot revoked key {data['previous_key_id']}", data, cleared, entry.version)

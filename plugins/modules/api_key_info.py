@@ -90,6 +90,20 @@ record:
     phase: idle
     key_id: "3u0sR4g7Qy2l9Xw1v8ZbPA"
     rotated_at: "2026-08-01T02:00:00Z"
+revocation:
+  description: Whether the previous key may be revoked now (grace over, no postponement running).
+  returned: always
+  type: dict
+  contains:
+    due:
+      description: Whether revoke-after-grace would check usage and revoke now.
+      type: bool
+    reason:
+      description: Why, with the times.
+      type: str
+  sample:
+    due: false
+    reason: "previous key 3u0sR4g7Qy2l9Xw1v8ZbPA may be revoked from 2026-11-27T02:00:30Z (in 23h59m)"
 plan:
   description: What a rotation would do now.
   returned: always

@@ -14,6 +14,8 @@ description:
   - "O(state=import): adopt a key that is in use today: writes a new record with O(key) and O(key_id)
     after checking at the provider that the key works. Refuses if the path already holds another key."
   - "O(state=clear_previous): forget the previous key, only once the provider no longer accepts it."
+  - "O(state=postpone): put the previous key's revocation off by O(postpone_by), counting postponements
+    and recording O(reason) (what M(apikeys.rotation.key_usage_check) said)."
   - Runs on the controller (action plugin). Never returns a secret.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -32,7 +34,15 @@ options:
     description: The change to make.
     type: str
     required: true
-    choices: [promote, import, clear_previous]
+    choices: [promote, import, clear_previous, postpone]
+  postpone_by:
+    description: With O(state=postpone), how long to wait before the next usage check.
+    type: str
+    default: 10m
+  reason:
+    description: With O(state=postpone), why (kept in the record as C(revocation_wait_reason)).
+    type: str
+    default: new key not yet seen in use
   rotation_id:
     description:
       - With O(state=promote), promote only the pending key of this rotation (the RV(apikeys.rotation.api_key_create#module:rotation_id)
@@ -83,6 +93,11 @@ record:
   description: The record after the change, without secrets (see M(apikeys.rotation.api_key_info)).
   returned: always
   type: dict
+postponements:
+  description: How many times the revocation has been postponed, this time included.
+  returned: when O(state=postpone)
+  type: int
+  sample: 2
 rotation_id:
   description: The promoted rotation.
   returned: when O(state=promote) changed the record

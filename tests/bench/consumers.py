@@ -16,7 +16,9 @@ applications that use API keys would expose:
   holding the same key again leaves it unchanged). Sorted by name.
 
 Drive it with :meth:`ConsumerFleet.use` (requests made with a key; the consumer
-then holds it) and :meth:`ConsumerFleet.hold` (holds a key, no request). Only
+then holds it) and :meth:`ConsumerFleet.hold` (holds a key, no request);
+:meth:`ConsumerFleet.fail_metrics` makes ``/metrics`` answer 503, i.e. makes
+scrapes fail (Prometheus then marks the series stale). Only
 key ids ever pass through the fleet, never secrets; ids and consumer names must
 match ``[A-Za-z0-9._:@/-]{1,128}``. Nothing is logged.
 """
@@ -63,6 +65,7 @@ class _FleetState:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], int] = {}
         self._holding: dict[str, Holding] = {}
+        self.metrics_down = False
 
     def use(self, consumer: str, key_id: str, n: int) -> None:
         with self._lock:
@@ -151,7 +154,9 @@ class _FleetHandler(BaseHTTPRequestHandler):
             "Transfer-Encoding"
         ):
             self.close_connection = True  # GET bodies are not read: do not reuse the stream
-        if path == "/metrics":
+        if path == "/metrics" and self.server.state.metrics_down:
+            self._send(503, b"metrics unavailable\n", "text/plain; charset=utf-8")
+        elif path == "/metrics":
             self._send(200, self.server.state.metrics().encode(), METRICS_CONTENT_TYPE)
         elif path == "/key-versions":
             body = json.dumps(self.server.state.key_versions()).encode()
@@ -207,6 +212,10 @@ class ConsumerFleet:
     def hold(self, consumer: str, key_id: str) -> None:
         """``consumer`` now holds ``key_id`` (no request is counted)."""
         self._state.hold(_check("consumer", consumer), _check("key_id", key_id))
+
+    def fail_metrics(self, failing: bool = True) -> None:
+        """While ``failing``, ``GET /metrics`` answers 503 (scrapes fail)."""
+        self._state.metrics_down = failing
 
     def counts(self) -> dict[tuple[str, str], int]:
         """``{(consumer, key_id): requests}`` as /metrics shows it."""

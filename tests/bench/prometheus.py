@@ -8,30 +8,41 @@ and its log in ``workdir/prometheus.log`` (0600), and returns once
 ``tests/bench/install_prometheus.sh``.
 
 Scraped series carry ``job="bench"`` and ``instance="<host:port>"`` besides the
-target's own labels.
+target's own labels. Prometheus is ready in well under a second but scrapes
+for the first time about 5 s after start (its service discovery hands targets
+over at most every 5 s); use :meth:`Prometheus.wait_for` for the first sample.
 
-PromQL for "is the new key in use yet?" (verified against Prometheus 2.42.0,
-Debian 2.42.0+ds-5+deb12u1, by tests/bench_tests/test_bench_prometheus.py).
-``C`` stands for ``app_api_key_requests_total{key_id="X"}``; ``T`` is a unix
-time in seconds; ``S`` the scrape interval, ``R`` how far back to look.
+PromQL for "is the new key in use yet?", verified against Prometheus 2.42.0
+(Debian 2.42.0+ds-5+deb12u1) by tests/bench_tests/test_bench_prometheus.py.
+``C`` stands for ``app_api_key_requests_total{key_id="X"}``, ``T`` for a unix
+time in seconds, ``S`` for the scrape interval, ``R`` for how far back to look.
 
-* Ever seen: ``sum(C)`` - total requests with key X now; an empty result means
-  no series in the last 5 minutes (the lookback delta).
-* Used since T (recommended): ``sum(C) - (sum(C @ T) or vector(0))`` - the
-  requests made with X since T (exact; the ``@`` modifier is on by default
-  since 2.33). ``or vector(0)`` makes a key that had no series at T count
-  from 0, so a key first used after T shows up. A counter reset (consumer
+* Ever seen: ``sum(C)`` - total requests with X now; an empty result means no
+  series of X in the last 5 minutes (the lookback delta).
+* Used since T (recommended): ``(sum(C) or vector(0)) - (sum(C @ T) or
+  vector(0))`` - the requests made with X since T, exact, always one sample
+  (0 for a key never seen). The ``@`` modifier is on by default since 2.33.
+  ``or vector(0)`` on the right lets a key that had no series at T count from
+  0, so a key first used after T shows up. A counter reset (a consumer
   restart) between T and now makes it undercount, possibly below 0.
-* ``sum(increase(C[<now-T>s]))`` is NOT a good "since T" test: a series
-  that appears after T with its first sample already > 0 contributes 0
-  (``increase`` only sees differences between samples in the window), and
-  the result is extrapolated (not an integer).
-* Last used: ``max(max_over_time(timestamp(LAST_CHANGED)[R:S]))`` with
-  ``LAST_CHANGED = (C > C offset S) or (C unless C offset S)``: the last
-  subquery step (granularity S) at which a series of X grew or appeared.
-  It is within about one S after the scrape that first showed the use, so
-  up to ~2 S after the use itself. Empty if X did not change within R.
-  ``timestamp(C)`` alone is only the time of the last scrape, not of use.
+* NOT a "since T" test: ``sum(increase(C[<now-T>s]))``. A series that appears
+  after T with its first sample already > 0 contributes nothing (``increase``
+  only sees differences between samples in the window), and the result is
+  extrapolated (e.g. 2.5 for +5 then +2). ``changes(C[..]) > 0`` has the same
+  blind spot for a series' first sample.
+* Last used: ``max(max_over_time(timestamp(CHANGED)[R:S]))`` with
+  ``CHANGED = (C > PREV) or (C unless PREV)`` and
+  ``PREV = last_over_time(C[R] offset S)`` - the last subquery step (steps
+  are multiples of S since the epoch) at which a series of X grew, or
+  appeared with no sample in the R before; unix seconds; empty if none did
+  within R. It is at most ~S after the scrape that first showed the use, so
+  up to ~2 S after the use itself.
+* Use ``last_over_time(C[R] offset S)``, not ``C offset S``, as PREV: a
+  failed scrape writes staleness markers, so right after it ``C offset S``
+  is empty and the series' return looks like a first use; range selectors
+  skip the markers. A counter reset (consumer restart) shows as a use only
+  once the counter passes its old value. ``timestamp(C)`` alone is just the
+  time of the last scrape, whether or not X was used.
 
 Helpers: :meth:`Prometheus.query` (``/api/v1/query``, returns ``data.result``),
 :meth:`Prometheus.value` (one number or None) and :meth:`Prometheus.wait_for`
@@ -71,7 +82,9 @@ def find_prometheus() -> str:
         return found
     if os.access("/usr/bin/prometheus", os.X_OK):
         return "/usr/bin/prometheus"
-    raise FileNotFoundError(f"prometheus not found on PATH or at /usr/bin/prometheus: {INSTALL_HINT}")
+    raise FileNotFoundError(
+        f"prometheus not found on PATH or at /usr/bin/prometheus: {INSTALL_HINT}"
+    )
 
 
 @dataclass
@@ -146,6 +159,13 @@ class Prometheus:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; last result: {last!r}") from None
         return last
+
+    def build_info(self) -> dict[str, str]:
+        """``/api/v1/status/buildinfo``: version, revision, goVersion..."""
+        resp = self.session.get(f"{self.url}/api/v1/status/buildinfo", timeout=5)
+        resp.raise_for_status()
+        info: dict[str, str] = resp.json()["data"]
+        return info
 
     def targets_up(self) -> bool:
         """True once every configured target has been scraped successfully."""
@@ -223,7 +243,9 @@ def start_prometheus(
     session = requests.Session()
     session.trust_env = False  # never send 127.0.0.1 traffic through a proxy
     try:
-        wait_until(lambda: _ready(session, url), timeout, f"prometheus ({process.log})", process.alive)
+        wait_until(
+            lambda: _ready(session, url), timeout, f"prometheus ({process.log})", process.alive
+        )
     except BaseException:
         process.stop()
         session.close()

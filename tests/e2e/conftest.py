@@ -5,9 +5,12 @@ through the collection's own code.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,6 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.bench.bench import Bench, start_all  # noqa: E402
+from tests.bench.consumers import start_consumers  # noqa: E402
 from tests.bench.moto import client as aws_client  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -181,10 +185,16 @@ class World:
                    PATH=f"{BIN}:{env.get('PATH', '')}")
         return env
 
+    def wait_past(self, moment: str, extra: float = 0.0) -> None:
+        """Sleep until ``extra`` seconds after the UTC time ``moment`` (ISO 8601)."""
+        left = (parse_iso(moment) - datetime.now(timezone.utc)).total_seconds() + extra
+        time.sleep(max(0.0, left) + 0.2)
+
     def playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None, **extra_vars: Any) -> Run:
         home = self.tmp / f"home{len(list(self.tmp.glob('home*')))}"
         home.mkdir()
-        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory()), str(ROOT / "playbooks" / name), *args]
+        path = Path(name) if Path(name).is_absolute() else ROOT / "playbooks" / name
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory()), str(path), *args]
         for var, value in extra_vars.items():
             command += ["-e", f"{var}={value}"]
         env = self.env(home)
@@ -192,6 +202,49 @@ class World:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=self.tmp,
                               check=False)
         return Run(done.returncode, done.stdout, done.stderr, home)
+
+
+@pytest.fixture(scope="session")
+def consumers() -> Iterator[Any]:
+    """The applications that use the keys: report which key each holds, count requests per key id."""
+    fleet = start_consumers()
+    yield fleet
+    fleet.stop()
+
+
+class Webhook:
+    """A receiver for alert webhooks: keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        import http.server  # pylint: disable=import-outside-toplevel
+
+        bodies: list[dict[str, Any]] = []
+        self.bodies = bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                bodies.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 # pylint: disable=redefined-builtin
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    receiver = Webhook()
+    yield receiver
+    receiver.stop()
 
 
 @pytest.fixture
@@ -207,4 +260,4 @@ def clear_faults(url: str) -> None:
     requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
 
 
-__all__ = ["Key", "PROVIDERS", "Run", "Stored", "World", "aws_client", "clear_faults", "faults", "iso", "parse_iso"]
+__all__ = ["Key", "PROVIDERS", "Run", "Stored", "Webhook", "World", "aws_client", "clear_faults", "faults", "iso", "parse_iso"]

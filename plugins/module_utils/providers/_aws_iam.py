@@ -112,6 +112,13 @@ class AwsIamProvider(Provider):
             raise ProviderError(f"aws_iam: DeleteAccessKey {key_id} failed: {_code(exc)}") from None
         return True
 
+    def deactivate(self, key_id: str) -> None:
+        try:
+            self._call("UpdateAccessKey Inactive", lambda: self.iam.update_access_key(
+                UserName=self.user, AccessKeyId=key_id, Status="Inactive"))
+        except _botocore().exceptions.ClientError as exc:
+            raise ProviderError(f"aws_iam: UpdateAccessKey {key_id} failed: {_code(exc)}") from None
+
     def accepts(self, secret: str, key_id: str) -> bool:
         import boto3  # pylint: disable=import-outside-toplevel
         sts = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
-from .._errors import ConfigError
+from .._errors import ConfigError, ProviderError
 
 
 @dataclass
@@ -101,6 +101,10 @@ class Provider(ABC):
     @abstractmethod
     def usage(self) -> Usage:
         """Keys counted against the provider's cap."""
+
+    def deactivate(self, key_id: str) -> None:
+        """Reversible soft revoke, where the provider has one (AWS IAM ``Inactive``)."""
+        raise ProviderError(f"provider '{self.name}' has no reversible deactivation; revoke the key instead")
 
     def last_used(self, key_id: str) -> Optional[datetime]:
         """When the key was last used, where the provider's API tells. Default: it does not."""

@@ -1,0 +1,102 @@
+# Internal to this collection: not a public API; may change without notice.
+"""Step 6 of the protocol: revoke the old key after its grace period, once the new key is in use.
+
+Never revokes the current key, nor a key the record does not know; an already revoked key is
+success. Every deadline is computed from the record, with an allowance for clock skew.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from ._errors import RotationRefused
+from ._record import PREVIOUS_FIELDS, phase, without
+from ._rotation import Rotation
+from ._timeutil import add_seconds, format_duration, from_iso, to_iso
+from .evidence._base import Observation
+
+
+def revocation_plan(data: dict[str, Any], now: datetime, skew: int) -> dict[str, Any]:
+    """Is the previous key due for revocation (grace over, no postponement running)?"""
+    if phase(data) != "grace":
+        return {"due": False, "reason": f"no previous key awaits revocation (phase {phase(data)})"}
+    deadline = add_seconds(from_iso(data["previous_key_revocation_at"]), skew)
+    if data.get("revocation_postponed_until"):
+        deadline = max(deadline, from_iso(data["revocation_postponed_until"]))
+    if now < deadline:
+        return {"due": False, "reason": f"previous key {data['previous_key_id']} may be revoked from "
+                f"{to_iso(deadline)} (in {format_duration((deadline - now).total_seconds())})"}
+    return {"due": True, "reason": f"grace of previous key {data['previous_key_id']} ended at "
+            f"{data['previous_key_revocation_at']}"}
+
+
+def verdict(data: dict[str, Any], seen: Observation, now: datetime, skew: int) -> tuple[str, str]:
+    """``revoke``, ``wait`` or ``alert``, and why, from the record and what the evidence saw."""
+    old_id, new_id = data.get("previous_key_id"), data.get("key_id")
+    grace_end = from_iso(data["previous_key_revocation_at"])
+    if now < add_seconds(grace_end, skew):
+        return "wait", f"the grace period runs until {data['previous_key_revocation_at']}"
+    if seen.old_last_seen is not None and seen.old_last_seen > add_seconds(grace_end, skew):
+        return "alert", (f"old key {old_id} was still used at {to_iso(seen.old_last_seen)}, after its grace ended "
+                         f"at {data['previous_key_revocation_at']}: a consumer has not switched ({seen.detail})")
+    if seen.new_seen is None and seen.source == "none":
+        return "revoke", f"grace ended at {data['previous_key_revocation_at']}; {seen.detail}"
+    if seen.new_seen:
+        when = f" at {to_iso(seen.new_last_seen)}" if seen.new_last_seen else ""
+        return "revoke", f"new key {new_id} seen in use{when}, since its promotion at {data['rotated_at']} ({seen.detail})"
+    if seen.new_seen is None:
+        return "wait", f"cannot tell whether new key {new_id} is in use ({seen.detail})"
+    return "wait", f"new key {new_id} not seen in use since its promotion at {data['rotated_at']} ({seen.detail})"
+
+
+def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool = False) -> dict[str, Any]:
+    """Revoke the record's previous key at the provider, then forget it (check-and-set)."""
+    entry = rotation.require()
+    data = entry.data
+    name = rotation.cfg.name
+    if key_id and key_id in (data.get("key_id"), data.get("pending_key_id")):
+        raise RotationRefused(f"key '{name}': refusing to revoke {key_id}: it is the "
+                              f"{'current' if key_id == data.get('key_id') else 'pending'} key")
+    target = data.get("previous_key_id")
+    if key_id and key_id != target:
+        raise RotationRefused(f"key '{name}': refusing to revoke {key_id}: the record does not hold it as its "
+                              "previous key (only keys of the managed lineage are revoked)")
+    if not target:
+        return rotation.result(False, "no previous key to revoke", data, None, entry.version)
+    if target == data.get("key_id"):  # a corrupt record; never revoke what applications read
+        raise RotationRefused(f"key '{name}': previous and current key are the same ({target}); not revoked")
+    provider = rotation.need_provider()
+    now = rotation.clock()
+    if soft:
+        if data.get("previous_key_deactivated_at"):
+            return rotation.result(False, f"previous key {target} is already deactivated", data, None, entry.version)
+        after = dict(data, previous_key_deactivated_at=to_iso(now))
+        if rotation.check_mode:
+            return rotation.result(True, f"would deactivate previous key {target}", data, after, entry.version)
+        provider.deactivate(target)
+        entry = rotation.write(entry, after, "deactivated")
+        return rotation.result(True, f"deactivated previous key {target} (reversible)", data, after, entry.version)
+    after = dict(without(data, PREVIOUS_FIELDS), last_revoked_key_id=target, last_revoked_at=to_iso(now))
+    if rotation.check_mode:
+        return rotation.result(True, f"would revoke previous key {target}", data, after, entry.version)
+    revoked = provider.revoke(target)
+    entry = rotation.write(entry, after, "revoked")
+    state = "revoked" if revoked else "was already gone at the provider; forgotten"
+    return rotation.result(True, f"previous key {target} {state}", data, after, entry.version,
+                           revoked_key_id=target, provider_changed=revoked)
+
+
+def postpone(rotation: Rotation, seconds: int, reason: str) -> dict[str, Any]:
+    """Put the revocation off by ``seconds``, counting postponements and recording why."""
+    entry = rotation.require()
+    data = entry.data
+    if phase(data) != "grace":
+        raise RotationRefused(f"key '{rotation.cfg.name}': nothing to postpone (phase {phase(data)})")
+    count = int(data.get("revocation_postponements") or 0) + 1
+    until = to_iso(add_seconds(rotation.clock(), seconds))
+    after = dict(data, revocation_postponed_until=until, revocation_postponements=count,
+                 revocation_wait_reason=reason[:300])
+    if not rotation.check_mode:
+        entry = rotation.write(entry, after, "postponed")
+    return rotation.result(True, f"revocation of {data['previous_key_id']} postponed to {until} "
+                           f"(postponement {count}): {reason}", data, after, entry.version, postponements=count)

@@ -11,7 +11,7 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/apikeys/rotation
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup link demo test unit e2e sanity lint molecule bench clean
+.PHONY: setup link tools demo test unit e2e sanity lint molecule bench clean
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,17 +26,21 @@ link:
 
 setup: $(VENV)/.installed link
 
+# Servers the tests need that PyPI does not ship: Prometheus, from Debian's packages.
+tools:
+	bash tests/bench/install_prometheus.sh
+
 demo: setup
 	$(BIN)/python -m tests.bench.demo
 
-test: setup
+test: setup tools
 	$(MAKE) --no-print-directory unit e2e sanity lint molecule
 	@echo "make test: 5 passed, 0 failed"
 
-unit: setup
+unit: setup tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/bench_tests
 
-e2e: setup
+e2e: setup tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
 # ansible-test wants the real path to end in ansible_collections/apikeys/rotation, outside any

@@ -50,8 +50,14 @@ EXAMPLES = r"""
     usage_evidence:
       source: prometheus
       url: http://prometheus.internal:9090
+      # The last time the consumers' request counter for this key grew (scrape interval 15s):
       last_used_query: >-
-        max(timestamp(changes(app_api_key_requests_total{key_id="{key_id}"}[2m]) > 0))
+        max(max_over_time(timestamp(
+          (app_api_key_requests_total{key_id="{key_id}"}
+            > last_over_time(app_api_key_requests_total{key_id="{key_id}"}[1h] offset 15s))
+          or (app_api_key_requests_total{key_id="{key_id}"}
+            unless last_over_time(app_api_key_requests_total{key_id="{key_id}"}[1h] offset 15s))
+        )[1h:15s]))
   register: usage
 
 - name: Say what was decided

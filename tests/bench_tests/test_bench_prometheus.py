@@ -1,7 +1,7 @@
 """Evidence that a new API key is in use: the consumer fleet, scraped by a real Prometheus.
 
-The Prometheus tests need Debian's ``prometheus`` binary (tests/bench/install_prometheus.sh)
-and are skipped without it. One scrape timeline (about 12 s, ~5 s of it Prometheus' wait
+The Prometheus tests need Debian's ``prometheus`` binary, which ``make test`` installs
+(tests/bench/install_prometheus.sh); without it they fail, naming the script. One scrape timeline (about 12 s, ~5 s of it Prometheus' wait
 before its first scrape) checks the PromQL documented in tests/bench/prometheus.py.
 """
 
@@ -148,7 +148,7 @@ def _require_prometheus() -> None:
     try:
         find_prometheus()
     except FileNotFoundError:
-        pytest.skip(f"prometheus not installed: {INSTALL_HINT}")
+        pytest.fail(f"prometheus not installed: {INSTALL_HINT}")
 
 
 @dataclass

@@ -261,3 +261,13 @@ def clear_faults(url: str) -> None:
 
 
 __all__ = ["Key", "PROVIDERS", "Run", "Stored", "Webhook", "World", "aws_client", "clear_faults", "faults", "iso", "parse_iso"]
+
+
+@pytest.fixture(scope="session")
+def prometheus(consumers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Prometheus (Debian's package, installed by `make tools`) scraping the consumers every second."""
+    from tests.bench.prometheus import start_prometheus  # pylint: disable=import-outside-toplevel
+
+    server = start_prometheus(tmp_path_factory.mktemp("prometheus"), [consumers.target], scrape_interval="1s")
+    yield server
+    server.stop()

@@ -1,10 +1,13 @@
-"""`make demo`: a real rotation of three keys against the local servers, start to finish.
+"""`make demo`: the whole cycle for three keys against the local servers, start to finish.
 
-Starts OpenBao, moto and the SendGrid and gateway emulators on 127.0.0.1; creates one key
-per provider "by hand" (as the world has them before this collection); imports each into its
-record with playbooks/import.yml; prints the plan (--check --diff); rotates; runs again to show
-that nothing is due; checks through independent readers that old and new keys both work;
-stops every server. Prints key ids, never a secret.
+Starts OpenBao, moto, the SendGrid and gateway emulators and the applications that use the
+keys, all on 127.0.0.1; creates one key per provider "by hand" (as the world has them before
+this collection); imports each into its record with playbooks/import.yml; prints the plan
+(--check --diff); rotates; runs again to show that nothing is due; checks through independent
+readers that old and new keys both work during the grace period; lets the applications pick up
+the new keys; revokes the old keys once the grace is over and the new keys are seen in use;
+checks that the old keys are rejected and the new ones work; stops every server. Prints key
+ids, never a secret.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import hvac
 import requests
 
 from .bench import Bench, start_all
+from .consumers import ConsumerFleet, start_consumers
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -54,19 +59,50 @@ def works(bench: Bench, host: str, key_id: str, secret: str) -> bool:
     return bench.moto.key_works(key_id, secret)
 
 
+def records(bench: Bench) -> dict[str, dict]:
+    """Each key's record, read with raw hvac (not with the collection's code)."""
+    vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
+    return {host: vault.secrets.kv.v2.read_secret_version(path=f"apikeys/{host}", mount_point="secret",
+                                                          raise_on_deleted_version=True)["data"]["data"]
+            for host in ("sendgrid_demo", "gateway_demo", "aws_demo")}
+
+
+def switch_applications(bench: Bench, fleet: ConsumerFleet) -> None:
+    """The applications re-read the store (as a Vault Agent template or a TTL cache would) and call with the new key."""
+    for host, data in records(bench).items():
+        if host == "aws_demo":
+            bench.moto.key_works(data["key_id"], data["key"])  # shows in IAM's last-used data
+        else:
+            fleet.hold(f"{host}-app", data["key_id"])
+        print(f"{host:14} application now uses key {data['key_id']}")
+
+
+def check(bench: Bench, made: dict[str, tuple[str, str]], old_should_work: bool) -> int:
+    failures = 0
+    for host, data in records(bench).items():
+        old_id, old_secret = made[host]
+        new_ok = works(bench, host, data["key_id"], data["key"])
+        old_ok = works(bench, host, old_id, old_secret)
+        failures += not (new_ok and old_ok == old_should_work and data["key_id"] != old_id)
+        print(f"{host:14} current key {data['key_id']} works: {'yes' if new_ok else 'NO'}; "
+              f"old key {old_id} works: {'yes' if old_ok else 'no'}")
+    return failures
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="apikeys-demo-") as workdir:
-        banner("starting OpenBao, moto and the provider emulators on 127.0.0.1")
-        with start_all(Path(workdir) / "bench") as bench:
-            env = dict(os.environ, **bench.env(), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
-                       ANSIBLE_NOCOLOR="1")
-            for name, service in bench.services().items():
-                print(f"{name:9} {service.url}")
+        banner("starting OpenBao, moto, the provider emulators and the applications on 127.0.0.1")
+        with start_all(Path(workdir) / "bench") as bench, start_consumers() as fleet:
+            env = dict(os.environ, **bench.env(), APIKEYS_CONSUMERS_URL=fleet.url,
+                       ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1")
+            for name, service in dict(bench.services(), applications=fleet).items():
+                print(f"{name:12} {service.url}")
 
             banner("the keys in use today, made by hand 45 days ago, imported into their records")
             made = make_keys(bench)
             created = (datetime.now(timezone.utc) - timedelta(days=45)).strftime("%Y-%m-%dT%H:%M:%SZ")
             for host, (key_id, secret) in made.items():
+                fleet.hold(f"{host}-app", key_id)
                 playbook(dict(env, APIKEYS_IMPORT_KEY=secret), "import.yml", "-e", f"secret={host}",
                          "-e", f"key_id={key_id}", "-e", f"rotated_at={created}")
 
@@ -79,21 +115,27 @@ def main() -> int:
             banner("rotate again right away: nothing is due")
             playbook(env, "rotate.yml", "-e", "secret=local")
 
-            banner("checked independently: the store (raw hvac) and the providers (raw HTTP / boto3)")
-            vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
-            failures = 0
-            for host, (old_id, old_secret) in made.items():
-                data = vault.secrets.kv.v2.read_secret_version(path=f"apikeys/{host}", mount_point="secret",
-                                                               raise_on_deleted_version=True)["data"]["data"]
-                new_ok = works(bench, host, data["key_id"], data["key"])
-                old_ok = works(bench, host, old_id, old_secret)
-                rotated = data["key_id"] != old_id and data["previous_key_id"] == old_id
-                failures += not (new_ok and old_ok and rotated)
-                print(f"{host:14} key {data['key_id']} (works: {'yes' if new_ok else 'NO'}), previous "
-                      f"{data['previous_key_id']} (works: {'yes' if old_ok else 'NO'}) until "
-                      f"{data['previous_key_revocation_at']}")
+            banner("during the grace period both keys work (raw hvac, raw HTTP / boto3)")
+            failures = check(bench, made, old_should_work=True)
+
+            banner("revoke-after-grace before the grace is over: nothing is due")
+            playbook(env, "revoke_after_grace.yml", "-e", "secret=local")
+
+            banner("the applications pick up the new keys")
+            switch_applications(bench, fleet)
+            ends = max(data["previous_key_revocation_at"] for data in records(bench).values())
+            wait = (datetime.fromisoformat(ends.replace("Z", "+00:00")) - datetime.now(timezone.utc)).total_seconds()
+            print(f"grace ends at {ends}; waiting {max(wait, 0) + 1.5:.1f}s")
+            time.sleep(max(wait, 0) + 1.5)
+
+            banner("revoke after grace: usage checked, old keys revoked")
+            playbook(env, "revoke_after_grace.yml", "-e", "secret=local")
+
+            banner("after revocation: old keys rejected, new keys work")
+            failures += check(bench, made, old_should_work=False)
             banner("stopping the servers")
-        print("demo " + ("finished: every key rotated with no downtime" if not failures else "FAILED"))
+        print("demo " + ("finished: every key rotated and its old key revoked, with no downtime"
+                         if not failures else "FAILED"))
         return 1 if failures else 0
 
 

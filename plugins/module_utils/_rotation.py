@@ -88,7 +88,7 @@ class Rotation:
 
     @staticmethod
     def result(changed: bool, msg: str, before: Optional[dict[str, Any]], after: Optional[dict[str, Any]],
-                version: int, **extra: Any) -> dict[str, Any]:
+               version: int, **extra: Any) -> dict[str, Any]:
         out = {"changed": changed, "msg": msg, "record": summary(after if after is not None else before, version),
                "diff": {"before": redacted(before), "after": redacted(after if after is not None else before)}}
         out.update(extra)
@@ -153,7 +153,7 @@ class Rotation:
         if self.check_mode:
             after = dict(intent, pending_key=HIDDEN, pending_key_id="(created at the provider)")
             return self.result(True, f"would create a new {self.cfg.provider} key named {name}", before, after,
-                                entry.version, rotation_id=rotation_id)
+                               entry.version, rotation_id=rotation_id)
         entry = self.write(entry, intent, "intent")
         new = self._create_at_provider(entry, name)
         pending = dict(intent, pending_key=new.secret, pending_key_id=new.key_id, pending_created_at=to_iso(now))
@@ -176,7 +176,7 @@ class Rotation:
             # The answer may have been lost after the key was made: look for it by name before giving up.
             try:
                 for orphan in self.need_provider().find_by_name(name, from_iso(entry.data["intent_at"]),
-                                                            known_ids(entry.data)):
+                                                                known_ids(entry.data)):
                     self.need_provider().revoke(orphan)
                 self.write(entry, without(entry.data, INTENT_FIELDS), "failed")
             except ApiKeysError:
@@ -213,10 +213,10 @@ class Rotation:
         rotation_id = data["rotation_id"]
         if data.get("pending_verified_at"):
             return self.result(before is not entry.data, f"new key {data['pending_key_id']} stored and verified",
-                                before, data, entry.version, rotation_id=rotation_id, key_id=data["pending_key_id"])
+                               before, data, entry.version, rotation_id=rotation_id, key_id=data["pending_key_id"])
         if self.check_mode:
             return self.result(True, f"would verify pending key {data['pending_key_id']}", before,
-                                dict(data, pending_verified_at="(now)"), entry.version, rotation_id=rotation_id)
+                               dict(data, pending_verified_at="(now)"), entry.version, rotation_id=rotation_id)
         started = time.monotonic()
         if not self._accepted(str(data["pending_key"]), str(data["pending_key_id"])):
             self._discard(entry)
@@ -227,8 +227,8 @@ class Rotation:
         verified = dict(data, pending_verified_at=to_iso(self.clock()))
         entry = self.write(entry, verified, "verified")
         return self.result(True, f"new key {data['pending_key_id']} created, stored and verified "
-                            f"(accepted after {waited:.1f}s)", before, verified, entry.version,
-                            rotation_id=rotation_id, key_id=data["pending_key_id"])
+                           f"(accepted after {waited:.1f}s)", before, verified, entry.version,
+                           rotation_id=rotation_id, key_id=data["pending_key_id"])
 
     def _accepted(self, secret: str, key_id: str) -> bool:
         """Try the key until the provider accepts it or its activation timeout has been waited out."""
@@ -321,6 +321,6 @@ class Rotation:
         cleared = without(data, PREVIOUS_FIELDS)
         if self.check_mode:
             return self.result(True, f"would forget revoked key {data['previous_key_id']}", data, cleared,
-                                entry.version)
+                               entry.version)
         entry = self.write(entry, cleared, "revoked")
         return self.result(True, f"forgot revoked key {data['previous_key_id']}", data, cleared, entry.version)

@@ -12,8 +12,8 @@ def files_under(root: Path) -> list[Path]:
 
 def bench_secrets(world: World) -> dict[str, str]:
     return {"vault token": world.bench.openbao.token, "sendgrid admin": world.bench.sendgrid_admin_key,
-               "gateway admin": world.bench.gateway_admin_token,
-               "aws admin": world.bench.moto.admin_secret_access_key}
+            "gateway admin": world.bench.gateway_admin_token,
+            "aws admin": world.bench.moto.admin_secret_access_key}
 
 
 def assert_nowhere(secrets: dict[str, str], run: Run, world: World) -> None:

@@ -21,7 +21,7 @@ def scraped(prometheus: Any, key_id: str, after: float) -> None:
 
 
 def test_prometheus_sees_the_new_key_in_use_and_the_old_key_is_revoked(world: World, consumers: Any,
-                                                                        prometheus: Any) -> None:
+                                                                       prometheus: Any) -> None:
     key = world.key("sendgrid", apikeys_usage_evidence=evidence(prometheus), apikeys_grace_period="3s",
                     apikeys_clock_skew="0s")
     consumers.use(key.key_id, 3, consumer=f"{key.host}-app")
@@ -43,7 +43,7 @@ def test_prometheus_sees_the_new_key_in_use_and_the_old_key_is_revoked(world: Wo
 
 
 def test_prometheus_sees_the_old_key_after_grace_and_raises_an_alert(world: World, consumers: Any,
-                                                                      prometheus: Any) -> None:
+                                                                     prometheus: Any) -> None:
     key = world.key("sendgrid", apikeys_usage_evidence=evidence(prometheus), apikeys_grace_period="2s",
                     apikeys_clock_skew="0s")
     run = world.playbook("rotate.yml", secret=key.host)

@@ -168,3 +168,47 @@ def test_the_current_key_can_never_be_revoked(world: World) -> None:
     assert run.rc == 0, run.output
     assert world.works(key, data["key"], data["key_id"])
     assert world.record(key).data["key_id"] == data["key_id"]
+
+
+def test_iam_soft_revoke_deactivates_first_then_deletes(world: World) -> None:
+    key = world.key("aws_iam", **FAST)
+    data = rotated(world, key)
+    play = world.tmp / "soft_revoke.yml"
+    play.write_text(f"""
+- hosts: {key.host}
+  gather_facts: false
+  tasks:
+    - name: Deactivate the old key (reversible)
+      apikeys.rotation.api_key_revoke:
+        state: inactive
+      register: deactivated
+    - name: Deactivating again changes nothing
+      apikeys.rotation.api_key_revoke:
+        state: inactive
+      register: again
+    - ansible.builtin.assert:
+        that: [deactivated is changed, again is not changed]
+""")
+    iam = world.bench.moto.client("iam")
+
+    run = world.playbook(str(play))
+
+    assert run.rc == 0, run.output
+    statuses = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=key.options["user_name"])["AccessKeyMetadata"]}
+    assert statuses == {key.key_id: "Inactive", data["key_id"]: "Active"}
+    record = world.record(key).data
+    assert record["previous_key_id"] == key.key_id and record["previous_key_deactivated_at"]
+
+    play.write_text(f"""
+- hosts: {key.host}
+  gather_facts: false
+  tasks:
+    - name: Delete it
+      apikeys.rotation.api_key_revoke:
+        key_id: {key.key_id}
+""")
+    run = world.playbook(str(play))
+
+    assert run.rc == 0, run.output
+    assert world.live_key_ids(key) == {data["key_id"]}
+    assert "previous_key_id" not in world.record(key).data

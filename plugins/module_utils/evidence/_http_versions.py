@@ -8,7 +8,6 @@ a consumer still holding the old key makes the old key "seen now".
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from .._errors import ProviderError
 from .._http import HttpClient

@@ -60,7 +60,7 @@ def make_evidence(key: str, options: Any, provider: Provider) -> Evidence:
     if not isinstance(options, dict):
         raise ConfigError(key, "apikeys_usage_evidence", "must be a mapping with a 'source'")
     source = options.get("source")
-    if source not in EVIDENCE:
+    if not isinstance(source, str) or source not in EVIDENCE:
         raise ConfigError(key, "apikeys_usage_evidence.source", f"one of {', '.join(sorted(EVIDENCE))}")
     cls = EVIDENCE[source]
     cls.validate_options(key, options)

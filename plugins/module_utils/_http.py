@@ -92,6 +92,19 @@ class HttpClient:
 
         return call_with_retry(attempt, self.retry)
 
+    def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``request``, then the body as JSON; a body that is not JSON is a ProviderError."""
+        response = self.request(method, path, **kwargs)
+        return self.body(response, f"{self.provider}: {method} {kwargs.get('label') or path}")
+
+    @staticmethod
+    def body(response: "requests.Response", what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(f"{what} answered HTTP {response.status_code} with a body that is not JSON",
+                                response.status_code) from None
+
     @staticmethod
     def error(what: str, response: "requests.Response") -> ProviderError:
         try:

@@ -35,12 +35,13 @@ def verdict(data: dict[str, Any], seen: Observation, now: datetime, skew: int) -
     old_id, new_id = data.get("previous_key_id"), data.get("key_id")
     grace_end = from_iso(data["previous_key_revocation_at"])
     if now < add_seconds(grace_end, skew):
-        return "wait", f"the grace period runs until {data['previous_key_revocation_at']}"
+        return "wait", f"the grace period of old key {old_id} runs until {data['previous_key_revocation_at']}"
     if seen.old_last_seen is not None and seen.old_last_seen > add_seconds(grace_end, skew):
         return "alert", (f"old key {old_id} was still used at {to_iso(seen.old_last_seen)}, after its grace ended "
                          f"at {data['previous_key_revocation_at']}: a consumer has not switched ({seen.detail})")
     if seen.new_seen is None and seen.source == "none":
-        return "revoke", f"grace ended at {data['previous_key_revocation_at']}; {seen.detail}"
+        return "revoke", (f"grace of old key {old_id} ended at {data['previous_key_revocation_at']}; new key {new_id}: "
+                          f"{seen.detail}")
     if seen.new_seen:
         when = f" at {to_iso(seen.new_last_seen)}" if seen.new_last_seen else ""
         return "revoke", f"new key {new_id} seen in use{when}, since its promotion at {data['rotated_at']} ({seen.detail})"

@@ -22,7 +22,7 @@ class HttpVersionsEvidence(Evidence):
 
     def observe(self, new_key_id: str, old_key_id: str, since: datetime) -> Observation:
         client = HttpClient("usage evidence", self.options["url"], {}, timeout=float(self.options.get("timeout") or 10))
-        answer = client.request("GET", self.options["url"], label="url").json()
+        answer = client.request_json("GET", self.options["url"], label="url")
         consumers = answer.get(self.options.get("list_field") or "consumers") if isinstance(answer, dict) else None
         if not isinstance(consumers, list):
             raise ProviderError("usage evidence: the answer of url has no consumers list")
@@ -30,6 +30,7 @@ class HttpVersionsEvidence(Evidence):
         held = [str(c.get(field)) for c in consumers if isinstance(c, dict)]
         on_new, on_old = held.count(new_key_id), held.count(old_key_id)
         now = utcnow()
-        return Observation(self.name, on_new >= int(self.options.get("min_consumers") or 1),
+        minimum = self.options.get("min_consumers")
+        return Observation(self.name, on_new >= (1 if minimum is None else minimum),
                            now if on_new else None, now if on_old else None,
                            f"{on_new} of {len(held)} consumers hold the new key, {on_old} the old one")

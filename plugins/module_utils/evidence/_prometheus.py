@@ -30,16 +30,29 @@ class PrometheusEvidence(Evidence):
 
     def last_used(self, key_id: str) -> Optional[datetime]:
         query = self.options["last_used_query"].replace("{key_id}", _label_value(key_id))
-        answer = self.client.request("GET", "/api/v1/query?" + urlencode({"query": query}),
-                                     label="/api/v1/query").json()
-        if answer.get("status") != "success":
-            raise ProviderError(f"prometheus: query failed: {answer.get('error', 'no status')}")
-        result = answer.get("data", {}).get("result") or []
+        answer = self.client.request_json("GET", "/api/v1/query?" + urlencode({"query": query}),
+                                          label="/api/v1/query")
+        if not isinstance(answer, dict) or answer.get("status") != "success":
+            error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"
+            raise ProviderError(f"prometheus: query failed: {error}")
+        data = answer.get("data")
+        if not isinstance(data, dict):
+            raise ProviderError("prometheus: the answer has no data object")
+        result = data.get("result") or []
+        if not isinstance(result, list):
+            raise ProviderError("prometheus: the answer has no result list")
         times = []
         for sample in result:
             value = sample.get("value") if isinstance(sample, dict) else None
-            if isinstance(value, list) and len(value) == 2 and value[1] not in ("NaN", "+Inf", "-Inf"):
+            if not (isinstance(value, list) and len(value) == 2):
+                raise ProviderError("prometheus: a sample of the answer has no [time, value] pair")
+            if value[1] in ("NaN", "+Inf", "-Inf"):
+                continue
+            try:
                 times.append(float(value[1]))
+            except (TypeError, ValueError):
+                raise ProviderError("prometheus: the query must return a Unix time; got a value that is not "
+                                    "a number") from None
         return datetime.fromtimestamp(max(times), timezone.utc) if times else None
 
     def observe(self, new_key_id: str, old_key_id: str, since: datetime) -> Observation:

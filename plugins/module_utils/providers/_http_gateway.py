@@ -103,8 +103,8 @@ class HttpGatewayProvider(Provider):
 
     def create(self, name: str, like_key_id: Optional[str]) -> NewKey:
         body = _fill(self._opt("create_body"), dict(self.params, name=name))
-        answer = self.http.request("POST", self._path("create_path"), label=self._opt("create_path"),
-                                   json=body, idempotent=False, expect=(200, 201)).json()
+        answer = self.http.request_json("POST", self._path("create_path"), label=self._opt("create_path"),
+                                        json=body, idempotent=False, expect=(200, 201))
         try:
             return NewKey(key_id=str(answer[self._opt("id_field")]), secret=str(answer[self._opt("secret_field")]),
                           name=name)
@@ -126,7 +126,7 @@ class HttpGatewayProvider(Provider):
 
     def _keys(self) -> list[dict[str, Any]]:
         option = "list_path" if self.options.get("list_path") else "create_path"
-        answer = self.http.request("GET", self._path(option), label=self._opt(option)).json()
+        answer = self.http.request_json("GET", self._path(option), label=self._opt(option))
         items = answer.get(self._opt("list_field"), []) if isinstance(answer, dict) else answer
         return [item for item in items if isinstance(item, dict)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from .._errors import KeyCapReached
+from .._errors import KeyCapReached, ProviderError
 from .._http import HttpClient
 from ._base import NewKey, Provider, Usage
 
@@ -42,7 +42,7 @@ class SendGridProvider(Provider):
             return list(self.options["scopes"])
         if not key_id:
             return None
-        answer = self.http.request("GET", f"/v3/api_keys/{key_id}", label="/v3/api_keys/{id}").json()
+        answer = self.http.request_json("GET", f"/v3/api_keys/{key_id}", label="/v3/api_keys/{id}")
         result = answer.get("result") or [{}]
         return result[0].get("scopes") if isinstance(result, list) else answer.get("scopes")
 
@@ -59,8 +59,11 @@ class SendGridProvider(Provider):
                 raise KeyCapReached(f"sendgrid: the account already holds its maximum of {self.max_keys} "
                                     "API keys; no key was created", 403)
             raise error
-        answer = response.json()
-        return NewKey(key_id=str(answer["api_key_id"]), secret=str(answer["api_key"]), name=name)
+        answer = HttpClient.body(response, "sendgrid: POST /v3/api_keys")
+        try:
+            return NewKey(key_id=str(answer["api_key_id"]), secret=str(answer["api_key"]), name=name)
+        except (KeyError, TypeError):
+            raise ProviderError("sendgrid: the create answer has no api_key_id or api_key field") from None
 
     def revoke(self, key_id: str) -> bool:
         response = self.http.request("DELETE", f"/v3/api_keys/{key_id}", label="/v3/api_keys/{id}",
@@ -73,7 +76,7 @@ class SendGridProvider(Provider):
         return response.status_code == 200
 
     def _keys(self) -> list[dict[str, Any]]:
-        answer = self.http.request("GET", f"/v3/api_keys?limit={self.max_keys}", label="/v3/api_keys").json()
+        answer = self.http.request_json("GET", f"/v3/api_keys?limit={self.max_keys}", label="/v3/api_keys")
         return [k for k in answer.get("result", []) if isinstance(k, dict)]
 
     def find_by_name(self, name: str, created_after: datetime, known_ids: set[str]) -> list[str]:

@@ -102,10 +102,7 @@ def by_key(answers: dict[str, Any]):
                  "apikeys_usage_evidence.timeout", ["must be of type int"], id="wrong-type-bool-for-int"),
     pytest.param({"source": "http", "url": 8080}, "apikeys_usage_evidence.url", ["must be of type str"],
                  id="wrong-type-int-for-str"),
-    pytest.param({"source": ["prometheus"]}, "apikeys_usage_evidence.source", [], id="unhashable-source",
-                 marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-                     "BUG: make_evidence tests `source not in EVIDENCE` on an unvalidated value: a list or "
-                     "mapping source raises TypeError (unhashable) instead of ConfigError (_factory.py:63)"))),
+    pytest.param({"source": ["prometheus"]}, "apikeys_usage_evidence.source", [], id="unhashable-source"),
 ])
 def test_make_evidence_validation(options, field, words):
     provider = FakeProvider()
@@ -245,9 +242,6 @@ def test_prometheus_http_error(monkeypatch):
     pytest.param({"status": "success", "data": {"result": [{"value": [1717243200, "soon"]}]}},
                  id="value-not-a-number"),
 ])
-@pytest.mark.xfail(strict=True, raises=(ValueError, AttributeError), reason=(
-    "BUG: PrometheusEvidence.last_used lets a malformed answer escape as JSONDecodeError/AttributeError/ValueError "
-    "instead of ProviderError (_prometheus.py:33-42), so the action reports error=internal"))
 def test_prometheus_malformed_answer_is_provider_error(monkeypatch, body):
     Server(monkeypatch, lambda url: response(200, body))
     with pytest.raises(ProviderError):
@@ -346,9 +340,6 @@ def test_http_malformed_answer(monkeypatch, frozen, body):
     assert CONSUMERS not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG: HttpVersionsEvidence.observe calls .json() unguarded: a non-JSON answer raises "
-    "requests' JSONDecodeError instead of ProviderError (_http_versions.py:25)"))
 def test_http_non_json_answer_is_provider_error(monkeypatch, frozen):
     Server(monkeypatch, lambda url: response(200, b"<html>502 Bad Gateway</html>"))
     with pytest.raises(ProviderError):

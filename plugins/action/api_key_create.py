@@ -14,14 +14,15 @@ from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import Ke
 
 class ActionModule(KeyAction):
     ARGSPEC = spec(KEY, SCHEDULE, STORE, resume_after={"type": "str", "default": "10m"},
-                   return_secret={"type": "bool", "default": False})
+                   return_secret={"type": "bool", "default": False},
+                   emergency={"type": "bool", "default": False})
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         try:
             resume_after = parse_duration(args["resume_after"], allow_zero=True)
         except ValueError as exc:
             raise ConfigError(rotation.cfg.name, "resume_after", str(exc)) from None
-        out = rotation.create(resume_after=resume_after)
+        out = rotation.create(resume_after=resume_after, emergency=args["emergency"])
         if args["return_secret"] and not rotation.check_mode:
             entry = rotation.require()
             out["secret"] = entry.data.get("pending_key")

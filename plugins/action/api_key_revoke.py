@@ -13,7 +13,9 @@ from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import Ke
 
 class ActionModule(KeyAction):
     ARGSPEC = spec(KEY, SCHEDULE, STORE, key_id={"type": "str"},
-                   state={"type": "str", "default": "absent", "choices": ["absent", "inactive"]})
+                   state={"type": "str", "default": "absent", "choices": ["absent", "inactive"]},
+                   incident={"type": "str"})
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
-        return revoke_previous(rotation, key_id=args.get("key_id"), soft=args["state"] == "inactive")
+        return revoke_previous(rotation, key_id=args.get("key_id"), soft=args["state"] == "inactive",
+                               incident=args.get("incident"))

@@ -23,12 +23,13 @@ class ActionModule(KeyAction):
                    key={"type": "str", "no_log": True},
                    key_id={"type": "str"},
                    verify={"type": "bool", "default": True},
-                   rotated_at={"type": "str"})
+                   rotated_at={"type": "str"},
+                   emergency={"type": "bool", "default": False})
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         state = args["state"]
         if state == "promote":
-            return rotation.promote(rotation_id=args.get("rotation_id"))
+            return rotation.promote(rotation_id=args.get("rotation_id"), emergency=args["emergency"])
         if state == "import":
             for field in ("key", "key_id"):
                 if not args.get(field):

@@ -8,6 +8,9 @@ The phase is derived from which fields are present, never stored twice:
 * ``intent``  a rotation id and the new key's name, written before the provider is called
 * ``pending`` the new key, stored by the run that received it (``pending_verified_at`` once it authenticated)
 * ``grace``   the old key kept as ``previous_key`` until ``previous_key_revocation_at``
+* ``revoking`` a rollback restored the previous key and is revoking the faulty one
+
+``incidents`` keeps the last emergency and rollback actions (what was revoked, when; no secret).
 """
 from __future__ import annotations
 
@@ -17,17 +20,23 @@ from typing import Any, Optional
 
 from ._timeutil import to_iso
 
-SECRET_FIELDS = ("key", "previous_key", "pending_key")
+SECRET_FIELDS = ("key", "previous_key", "pending_key", "revoking_key")
 INTENT_FIELDS = ("rotation_id", "pending_key_name", "intent_at", "intent_known_ids")
 PENDING_FIELDS = ("pending_key", "pending_key_id", "pending_created_at", "pending_verified_at")
 PREVIOUS_FIELDS = ("previous_key", "previous_key_id", "previous_key_revocation_at", "previous_key_deactivated_at",
-                   "revocation_postponed_until", "revocation_postponements", "revocation_wait_reason")
+                   "previous_rotated_at", "revocation_postponed_until", "revocation_postponements",
+                   "revocation_wait_reason")
+#: a key a rollback took out of use and is revoking (kept until the provider confirms, so a crash loses nothing)
+REVOKING_FIELDS = ("revoking_key", "revoking_key_id")
+INCIDENTS_KEPT = 20
 HIDDEN = "<hidden>"
 
-PHASES = ("idle", "intent", "pending", "grace")
+PHASES = ("idle", "intent", "pending", "grace", "revoking")
 
 
 def phase(data: dict[str, Any]) -> str:
+    if data.get("revoking_key_id"):
+        return "revoking"
     if data.get("pending_key_id"):
         return "pending"
     if data.get("rotation_id"):
@@ -42,7 +51,14 @@ def new_rotation_id(now: datetime) -> str:
 
 
 def known_ids(data: dict[str, Any]) -> set[str]:
-    return {str(data[f]) for f in ("key_id", "previous_key_id", "pending_key_id") if data.get(f)}
+    return {str(data[f]) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id") if data.get(f)}
+
+
+def with_incident(data: dict[str, Any], now: datetime, **event: Any) -> dict[str, Any]:
+    """``data`` with one more entry in its ``incidents`` log (the last INCIDENTS_KEPT are kept)."""
+    log = [e for e in data.get("incidents") or [] if isinstance(e, dict)]
+    log.append(dict(event, at=to_iso(now)))
+    return dict(data, incidents=log[-INCIDENTS_KEPT:])
 
 
 def without(data: dict[str, Any], *groups: tuple[str, ...]) -> dict[str, Any]:

@@ -6,11 +6,12 @@ success. Every deadline is computed from the record, with an allowance for clock
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any, Optional
 
 from ._errors import RotationRefused
-from ._record import PREVIOUS_FIELDS, phase, without
+from ._record import PREVIOUS_FIELDS, phase, with_incident, without
 from ._rotation import Rotation
 from ._timeutil import add_seconds, format_duration, from_iso, to_iso
 from .evidence._base import Observation
@@ -50,8 +51,12 @@ def verdict(data: dict[str, Any], seen: Observation, now: datetime, skew: int) -
     return "wait", f"new key {new_id} not seen in use since its promotion at {data['rotated_at']} ({seen.detail})"
 
 
-def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool = False) -> dict[str, Any]:
-    """Revoke the record's previous key at the provider, then forget it (check-and-set)."""
+def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool = False,
+                    incident: Optional[str] = None) -> dict[str, Any]:
+    """Revoke the record's previous key at the provider, then forget it (check-and-set).
+
+    ``incident`` (e.g. ``emergency``) records the revocation in the record's incident log.
+    """
     entry = rotation.require()
     data = entry.data
     name = rotation.cfg.name
@@ -78,13 +83,17 @@ def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool
         entry = rotation.write(entry, after, "deactivated")
         return rotation.result(True, f"deactivated previous key {target} (reversible)", data, after, entry.version)
     after = dict(without(data, PREVIOUS_FIELDS), last_revoked_key_id=target, last_revoked_at=to_iso(now))
+    if incident:
+        after = with_incident(after, now, kind=incident, action="revoked the compromised key", key_id=target)
     if rotation.check_mode:
         return rotation.result(True, f"would revoke previous key {target}", data, after, entry.version)
     revoked = provider.revoke(target)
+    confirmed = time.time()
     entry = rotation.write(entry, after, "revoked")
     state = "revoked" if revoked else "was already gone at the provider; forgotten"
     return rotation.result(True, f"previous key {target} {state}", data, after, entry.version,
-                           revoked_key_id=target, provider_changed=revoked)
+                           revoked_key_id=target, provider_changed=revoked, revoked_at=after["last_revoked_at"],
+                           revoked_at_epoch=confirmed)
 
 
 def postpone(rotation: Rotation, seconds: int, reason: str) -> dict[str, Any]:

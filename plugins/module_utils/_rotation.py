@@ -15,8 +15,8 @@ from typing import Any, Callable, Optional
 from ._config import KeyConfig
 from ._errors import ApiKeysError, CasConflict, ConfigError, KeyCapReached, KeyTestFailed, RotationRefused, \
     StoreError
-from ._record import INTENT_FIELDS, PENDING_FIELDS, PREVIOUS_FIELDS, HIDDEN, known_ids, metadata, \
-    new_rotation_id, phase, redacted, summary, without
+from ._record import SECRET_FIELDS, INTENT_FIELDS, PENDING_FIELDS, PREVIOUS_FIELDS, HIDDEN, REVOKING_FIELDS, known_ids, \
+    metadata, new_rotation_id, phase, redacted, summary, with_incident, without
 from ._timeutil import add_seconds, format_duration, from_iso, to_iso, utcnow
 from .providers._base import NewKey, Provider
 from .stores._base import Entry, Store
@@ -42,8 +42,7 @@ class Rotation:
     def read(self) -> Optional[Entry]:
         entry = self.store.read(self.cfg.vault_path)
         if entry is not None:
-            self._secrets.update(str(entry.data[f]) for f in ("key", "previous_key", "pending_key")
-                                 if entry.data.get(f))
+            self._secrets.update(str(entry.data[f]) for f in SECRET_FIELDS if entry.data.get(f))
         return entry
 
     def require(self) -> Entry:
@@ -104,6 +103,9 @@ class Rotation:
                     "import the key in use first"}
         data = entry.data
         current = phase(data)
+        if current == "revoking":
+            return {"due": False, "action": "wait", "reason": f"a rollback did not finish revoking key "
+                    f"{data.get('revoking_key_id')}; re-run rollback.yml"}
         if current in ("intent", "pending"):
             return {"due": True, "action": "resume", "reason": f"rotation {data.get('rotation_id')} did not "
                     f"finish (phase {current}); it will be resumed or cleaned up"}
@@ -128,15 +130,20 @@ class Rotation:
 
     # -- step: intent, create, store pending, verify ------------------------------
 
-    def create(self, resume_after: int = DEFAULT_RESUME_AFTER) -> dict[str, Any]:
+    def create(self, resume_after: int = DEFAULT_RESUME_AFTER, emergency: bool = False) -> dict[str, Any]:
         provider = self.need_provider()
         entry = self.require()
         before = entry.data
-        current = phase(before)
+        if emergency:
+            entry = self.contain(entry)
+        current = phase(entry.data)
         if current == "pending":
             return self._verify_pending(entry)
         if current == "intent":
             entry = self._clean_intent(entry, resume_after)
+        elif current == "revoking":
+            raise RotationRefused(f"key '{self.cfg.name}': a rollback did not finish revoking key "
+                                  f"{entry.data.get('revoking_key_id')}; re-run rollback.yml first")
         elif current == "grace":
             raise RotationRefused(f"key '{self.cfg.name}': previous key {before.get('previous_key_id')} awaits "
                                   f"revocation at {before.get('previous_key_revocation_at')}; a second rotation "
@@ -163,6 +170,36 @@ class Rotation:
             self._revoke_quietly(new.key_id, exc)
             raise
         return self._verify_pending(entry, before=before)
+
+    def contain(self, entry: Entry) -> Entry:
+        """Emergency: take over whatever is in progress and revoke every key but the current one.
+
+        A dead or live rotation's intent is cleaned up at once (its key, if made, is revoked); a
+        pending key is revoked (it may have been made after the compromise, by the attacker's
+        timing); a previous key still in its grace period is revoked. Each is recorded.
+        """
+        data = entry.data
+        current = phase(data)
+        if self.check_mode or current == "idle":
+            return entry
+        if current == "intent":
+            entry = self._clean_intent(entry, resume_after=0)
+        elif current == "pending":
+            entry = self._discard(entry)
+        elif current == "revoking":
+            entry = self.finish_revoking(entry)
+        elif current == "grace":
+            revoked = data["previous_key_id"]
+            self.need_provider().revoke(str(revoked))
+            cleared = with_incident(without(data, PREVIOUS_FIELDS), self.clock(), kind="emergency",
+                                    action="revoked the previous key", key_id=revoked)
+            entry = self.write(entry, cleared, "emergency")
+        return entry
+
+    def finish_revoking(self, entry: Entry) -> Entry:
+        """Revoke the key a rollback took out of use, then forget it (the provider first, then the record)."""
+        self.need_provider().revoke(str(entry.data["revoking_key_id"]))
+        return self.write(entry, without(entry.data, REVOKING_FIELDS), "rolled back")
 
     def need_provider(self) -> Provider:
         if self.provider is None:
@@ -248,7 +285,7 @@ class Rotation:
 
     # -- step: promote ------------------------------------------------------------
 
-    def promote(self, rotation_id: Optional[str] = None) -> dict[str, Any]:
+    def promote(self, rotation_id: Optional[str] = None, emergency: bool = False) -> dict[str, Any]:
         entry = self.require()
         data = entry.data
         current = phase(data)
@@ -265,13 +302,15 @@ class Rotation:
         if data.get("previous_key_id"):
             raise RotationRefused(f"key '{self.cfg.name}': previous key {data['previous_key_id']} is still "
                                   "awaiting revocation; promoting would lose track of it")
-        if self.cfg.grace_period is None:
+        grace = 0 if emergency else self.cfg.grace_period
+        if grace is None:
             raise ConfigError(self.cfg.name, "apikeys_grace_period", "missing")
         now = self.clock()
         promoted = dict(without(data, INTENT_FIELDS, PENDING_FIELDS, PREVIOUS_FIELDS),
                         key=data["pending_key"], key_id=data["pending_key_id"], rotated_at=to_iso(now),
                         previous_key=data.get("key"), previous_key_id=data.get("key_id"),
-                        previous_key_revocation_at=to_iso(add_seconds(now, self.cfg.grace_period)),
+                        previous_rotated_at=data.get("rotated_at"),
+                        previous_key_revocation_at=to_iso(add_seconds(now, grace)),
                         last_rotation_id=data["rotation_id"])
         msg = (f"key {promoted['key_id']} is now current; previous key {promoted['previous_key_id']} stays valid "
                f"until {promoted['previous_key_revocation_at']}")

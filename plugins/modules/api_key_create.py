@@ -43,6 +43,16 @@ options:
       - V(0s) takes over at once; use it only when you know no other run is working on the key.
     type: str
     default: 10m
+  emergency:
+    description:
+      - Replace the key now, taking over whatever is in progress. An unfinished rotation's intent is
+        cleaned up at once (the key it may have made is revoked), a pending key is revoked, and a
+        previous key still in its grace period is revoked, each recorded in the record's C(incidents).
+        Then the replacement is created, stored and verified as usual.
+      - The C(rotate) role uses this with C(--tags emergency), followed by a promotion with no grace
+        and the immediate revocation of the compromised key.
+    type: bool
+    default: false
   return_secret:
     description:
       - Also return the new secret as RV(secret). The whole result is then hidden by Ansible

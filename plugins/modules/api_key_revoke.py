@@ -36,6 +36,11 @@ options:
       - The key id to revoke. When given, it must be the record's previous key; this guards against
         revoking the wrong key when the record changed since it was read.
     type: str
+  incident:
+    description:
+      - Record the revocation in the record's C(incidents) log under this kind (the C(rotate) role uses
+        V(emergency)).
+    type: str
   state:
     description:
       - V(absent) revokes (deletes) the key. V(inactive) deactivates it, where the provider can.
@@ -69,6 +74,14 @@ provider_changed:
   description: False when the key was already gone at the provider.
   returned: when a key was revoked
   type: bool
+revoked_at:
+  description: When the key was revoked (UTC).
+  returned: when a key was revoked
+  type: str
+revoked_at_epoch:
+  description: When the provider confirmed the revocation, as a Unix time with sub-second precision.
+  returned: when a key was revoked
+  type: float
 record:
   description: The record after the change, without secrets.
   returned: always

@@ -35,6 +35,10 @@ options:
     type: str
     required: true
     choices: [promote, import, clear_previous, postpone]
+  emergency:
+    description: With O(state=promote), promote with no grace period (the old key may be revoked at once).
+    type: bool
+    default: false
   postpone_by:
     description: With O(state=postpone), how long to wait before the next usage check.
     type: str

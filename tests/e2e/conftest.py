@@ -116,13 +116,17 @@ class World:
         return self.bench.moto.key_works(key_id, secret)
 
     def live_key_ids(self, key: Key) -> set[str]:
-        """Ids of the keys alive at the provider that belong to this key (its name is in theirs)."""
+        """Ids of the keys alive at the provider that belong to this key (seeded as it, or made by its rotations)."""
+
+        def ours(name: str) -> bool:
+            return name == key.host or name.startswith(f"apikeys-{key.host}-")
+
         if key.provider == "sendgrid":
             keys = requests.get(self.bench.sendgrid.url + "/__emulator/keys", timeout=5).json()
-            return {k["id"] for k in keys if not k["revoked"] and key.host in k["name"]}
+            return {k["id"] for k in keys if not k["revoked"] and ours(k["name"])}
         if key.provider == "http":
             keys = requests.get(self.bench.gateway.url + "/__emulator/keys", timeout=5).json()
-            return {k["id"] for k in keys if not k["revoked"] and any(key.host in t for t in k["tags"] or [])}
+            return {k["id"] for k in keys if not k["revoked"] and any(ours(t) for t in k["tags"] or [])}
         iam = self.bench.moto.client("iam")
         return {k["AccessKeyId"] for k in iam.list_access_keys(UserName=key.options["user_name"])["AccessKeyMetadata"]}
 
@@ -195,8 +199,8 @@ class World:
         home.mkdir()
         path = Path(name) if Path(name).is_absolute() else ROOT / "playbooks" / name
         command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory()), str(path), *args]
-        for var, value in extra_vars.items():
-            command += ["-e", f"{var}={value}"]
+        if extra_vars:
+            command += ["-e", json.dumps(extra_vars)]
         env = self.env(home)
         env.update(extra_env or {})
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=self.tmp,

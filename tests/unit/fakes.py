@@ -70,6 +70,7 @@ class FakeProvider(Provider):
         self.revoked: list[str] = []
         self.accept_calls: list[str] = []
         self.on_create = None
+        self.on_revoke = None                 # called with the key id before it is revoked; may raise
         self._n = 0
 
     def add(self, key_id: str, secret: str, name: str = "", new: bool = False) -> None:
@@ -92,6 +93,8 @@ class FakeProvider(Provider):
         return NewKey(key_id=key_id, secret=secret, name=name)
 
     def revoke(self, key_id: str) -> bool:
+        if self.on_revoke:
+            self.on_revoke(key_id)
         self.revoked.append(key_id)
         key = self.keys.get(key_id)
         if key is None or not key["alive"]:

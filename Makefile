@@ -59,7 +59,8 @@ molecule: setup
 	tests/molecule.sh
 
 bench: setup
-	$(BIN)/python benchmarks/rotate_one_key.py
+	$(BIN)/python benchmarks/rotate_one_key.py --runs 7 --fleet 100
+	$(BIN)/python benchmarks/emergency.py --fleet 100
 
 clean:
 	rm -rf .build tests/output

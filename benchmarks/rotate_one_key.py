@@ -13,55 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import hvac
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.bench.bench import Bench, start_all  # noqa: E402
-
-BIN = Path(sys.executable).parent
-OLD = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def gateway_key(bench: Bench, vault: hvac.Client, host: str) -> dict:
-    made = requests.post(bench.gateway.url + "/__emulator/seed", json={"consumer": host}, timeout=5).json()
-    vault.secrets.kv.v2.create_or_update_secret(path=f"bench/{host}", mount_point="secret",
-                                                secret={"key": made["key"], "key_id": made["id"], "rotated_at": OLD})
-    return {"apikeys_provider": "http", "apikeys_vault_path": f"secret/bench/{host}",
-            "apikeys_provider_options": {
-                "admin_url": bench.gateway.url, "admin_header": "Kong-Admin-Token", "admin_scheme": "",
-                "credential_env": "GATEWAY_ADMIN_TOKEN", "create_path": "/consumers/{consumer}/key-auth",
-                "key_path": "/consumers/{consumer}/key-auth/{key_id}", "path_params": {"consumer": host},
-                "test_url": bench.gateway.url + f"/{host}/ping"}}
-
-
-def sendgrid_key(bench: Bench, vault: hvac.Client, host: str) -> dict:
-    made = requests.post(bench.sendgrid.url + "/__emulator/seed", json={"name": host, "scopes": ["mail.send"]},
-                         timeout=5).json()
-    vault.secrets.kv.v2.create_or_update_secret(path=f"bench/{host}", mount_point="secret", secret={
-        "key": made["api_key"], "key_id": made["api_key_id"], "rotated_at": OLD})
-    return {"apikeys_provider": "sendgrid", "apikeys_vault_path": f"secret/bench/{host}",
-            "apikeys_provider_options": {"api_url": bench.sendgrid.url, "max_keys": 10000}}
-
-
-def timed(command: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
-    return elapsed
-
+from _common import BIN, ROOT, gateway_key, sendgrid_key, timed
+from tests.bench.bench import start_all
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

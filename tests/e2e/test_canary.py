@@ -59,3 +59,23 @@ def test_no_secret_in_revoke_after_grace_output_or_files_at_vvvv(world: World) -
     assert run.rc == 0, run.output[-3000:]
     assert all("previous_key_id" not in world.record(key).data for key in keys)
     assert_nowhere(secrets, run, world)
+
+
+def test_no_secret_in_emergency_or_rollback_output_or_files_at_vvvv(world: World) -> None:
+    keys = [world.key(p) for p in PROVIDERS]
+    world.groups["canary"] = [k.host for k in keys]
+    assert world.playbook("rotate.yml", secret="canary").rc == 0
+    secrets = bench_secrets(world)
+    for key in keys:
+        secrets[f"{key.host} first"] = key.secret
+        secrets[f"{key.host} second"] = world.record(key).data["key"]
+
+    rollback = world.playbook("rollback.yml", "-vvvv", "--diff", secret="canary")
+    emergency = world.playbook("rotate.yml", "-vvvv", "--diff", "--tags", "emergency", secret="canary")
+
+    assert rollback.rc == 0, rollback.output[-3000:]
+    assert emergency.rc == 0, emergency.output[-3000:]
+    for key in keys:
+        secrets[f"{key.host} third"] = world.record(key).data["key"]
+    assert_nowhere(secrets, rollback, world)
+    assert_nowhere(secrets, emergency, world)

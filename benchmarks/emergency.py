@@ -1,0 +1,89 @@
+"""How long is a compromised key still accepted after `rotate.yml --tags emergency` starts?
+
+For 1 key and for --fleet keys (Kong-style gateway keys, one consumer each), starts
+`ansible-playbook playbooks/rotate.yml --tags emergency` and watches the provider (the
+gateway emulator's key list, every 20 ms) until every compromised key is revoked. Reports,
+from the moment the command was started: when the first and the last compromised key were
+revoked, the median, and when the command returned; then checks with real calls that every
+compromised key is rejected (401) and every replacement works.
+
+Run: .venv/bin/python benchmarks/emergency.py --fleet 100
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hvac
+import requests
+import yaml
+
+from _common import BIN, ROOT, gateway_key
+from tests.bench.bench import Bench, start_all
+
+
+def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str]) -> dict[str, float]:
+    inventory_hosts = {host: gateway_key(bench, vault, host) for host in hosts}
+    before = {host: vault.secrets.kv.v2.read_secret_version(path=f"bench/{host}", mount_point="secret",
+                                                            raise_on_deleted_version=True)["data"]["data"]
+              for host in hosts}
+    compromised = {data["key_id"]: host for host, data in before.items()}
+    inventory = workdir / f"inventory-{len(hosts)}.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "apikeys_vault_allow_http": True,
+        "apikeys_rotation_frequency": "30d", "apikeys_grace_period": "1h"},
+        "hosts": inventory_hosts, "children": {"breach": {"hosts": {h: None for h in hosts}}}}}))
+    env = dict(os.environ, **bench.env(), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"))
+    command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / "rotate.yml"),
+               "--tags", "emergency", "-e", "secret=breach"]
+    revoked: dict[str, float] = {}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while len(revoked) < len(compromised) and time.perf_counter() - started < 600:
+        now = time.perf_counter() - started
+        for key in requests.get(bench.gateway.url + "/__emulator/keys", timeout=5).json():
+            if key["revoked"] and key["id"] in compromised and key["id"] not in revoked:
+                revoked[key["id"]] = now
+        time.sleep(0.02)
+    output, _unused = process.communicate()
+    returned = time.perf_counter() - started
+    if process.returncode != 0 or len(revoked) < len(compromised):
+        sys.exit(f"emergency run failed (rc {process.returncode}, {len(revoked)}/{len(compromised)} revoked)\n"
+                 + output[-3000:])
+    for key_id, host in compromised.items():  # the provider's own answer, not just its bookkeeping
+        data = vault.secrets.kv.v2.read_secret_version(path=f"bench/{host}", mount_point="secret",
+                                                       raise_on_deleted_version=True)["data"]["data"]
+        old = requests.get(f"{bench.gateway.url}/{host}/ping", headers={"apikey": before[host]["key"]}, timeout=5)
+        new = requests.get(f"{bench.gateway.url}/{host}/ping", headers={"apikey": data["key"]}, timeout=5)
+        if data["key_id"] == key_id or old.status_code != 401 or new.status_code != 200:
+            sys.exit(f"{host}: not replaced as expected")
+    times = sorted(revoked.values())
+    return {"first": times[0], "median": statistics.median(times), "last": times[-1], "returned": returned}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fleet", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="apikeys-bench-") as workdir, \
+            start_all(Path(workdir) / "bench", only="openbao,gateway") as bench:
+        vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
+        one = emergency(bench, vault, Path(workdir), ["one-0"])
+        fleet = emergency(bench, vault, Path(workdir), [f"fleet-{n:04d}" for n in range(args.fleet)])
+    print("| keys | first compromised key revoked | median | last | command returned |")
+    print("|---|---|---|---|---|")
+    for count, result in ((1, one), (args.fleet, fleet)):
+        print(f"| {count} | {result['first']:.2f} s | {result['median']:.2f} s | {result['last']:.2f} s "
+              f"| {result['returned']:.2f} s |")
+    print("\ntimes from the start of ansible-playbook; every compromised key answered 401 afterwards")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

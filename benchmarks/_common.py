@@ -48,5 +48,3 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
     return elapsed
-
-

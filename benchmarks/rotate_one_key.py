@@ -24,6 +24,7 @@ import yaml
 from _common import BIN, ROOT, gateway_key, sendgrid_key, timed
 from tests.bench.bench import start_all
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)

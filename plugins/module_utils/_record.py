@@ -24,7 +24,7 @@ SECRET_FIELDS = ("key", "previous_key", "pending_key", "revoking_key")
 INTENT_FIELDS = ("rotation_id", "pending_key_name", "intent_at", "intent_known_ids")
 PENDING_FIELDS = ("pending_key", "pending_key_id", "pending_created_at", "pending_verified_at")
 PREVIOUS_FIELDS = ("previous_key", "previous_key_id", "previous_key_revocation_at", "previous_key_deactivated_at",
-                   "previous_rotated_at", "revocation_postponed_until", "revocation_postponements",
+                   "previous_rotated_at", "previous_key_compromised", "revocation_postponed_until", "revocation_postponements",
                    "revocation_wait_reason")
 #: a key a rollback took out of use and is revoking (kept until the provider confirms, so a crash loses nothing)
 REVOKING_FIELDS = ("revoking_key", "revoking_key_id")

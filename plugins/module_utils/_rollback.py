@@ -38,6 +38,12 @@ def rollback(rotation: Rotation, reason: str) -> dict[str, Any]:
         raise RotationRefused(f"key '{name}': nothing to roll back to: the record holds no previous key{last}; "
                               "nothing was changed")
     previous_id = str(data["previous_key_id"])
+    if previous_id == str(data.get("key_id")):  # a corrupt record: never revoke what applications read
+        raise RotationRefused(f"key '{name}': previous and current key are the same ({previous_id}); "
+                              "nothing was changed")
+    if data.get("previous_key_compromised"):
+        raise RotationRefused(f"key '{name}': previous key {previous_id} was replaced in an emergency as "
+                              "compromised; it will not be put back. Revoke it (api_key_revoke); nothing was changed")
     if not data.get("previous_key"):
         raise RotationRefused(f"key '{name}': the record no longer holds the secret of previous key {previous_id}; "
                               "nothing was changed")

@@ -135,6 +135,9 @@ class Rotation:
         entry = self.require()
         before = entry.data
         if emergency:
+            if self.check_mode and phase(entry.data) != "idle":
+                return self.result(True, f"would take over (phase {phase(entry.data)}): revoke every key but the "
+                                   f"current one, then create its replacement", before, None, entry.version)
             entry = self.contain(entry)
         current = phase(entry.data)
         if current == "pending":
@@ -183,9 +186,9 @@ class Rotation:
         if self.check_mode or current == "idle":
             return entry
         if current == "intent":
-            entry = self._clean_intent(entry, resume_after=0)
+            entry = self._clean_intent(entry, resume_after=0, incident="emergency")
         elif current == "pending":
-            entry = self._discard(entry)
+            entry = self._discard(entry, incident="emergency")
         elif current == "revoking":
             entry = self.finish_revoking(entry)
         elif current == "grace":
@@ -228,21 +231,25 @@ class Rotation:
             raise ApiKeysError(f"key '{self.cfg.name}': {cause}; and the new key {key_id} could not be revoked: "
                                "revoke it by hand at the provider") from None
 
-    def _clean_intent(self, entry: Entry, resume_after: int) -> Entry:
+    def _clean_intent(self, entry: Entry, resume_after: int, incident: Optional[str] = None) -> Entry:
         data = entry.data
         started = from_iso(data["intent_at"])
         age = (self.clock() - started).total_seconds()
-        if age < resume_after:
+        if resume_after > 0 and age < resume_after:  # 0: take over at once, even from a clock that runs ahead
             raise RotationRefused(f"key '{self.cfg.name}': rotation {data['rotation_id']} started "
                                   f"{format_duration(age)} ago is in progress; if its run died, re-run after "
                                   f"{to_iso(add_seconds(started, resume_after))} to clean it up")
         if self.check_mode:
             return entry
-        for orphan in self.need_provider().find_by_name(data["pending_key_name"], started, known_ids(data)):
+        orphans = self.need_provider().find_by_name(data["pending_key_name"], started, known_ids(data))
+        for orphan in orphans:
             self.need_provider().revoke(orphan)
-            self.warnings.append(f"key '{self.cfg.name}': revoked key {orphan} left by dead rotation "
-                                 f"{data['rotation_id']}")
-        return self.write(entry, without(data, INTENT_FIELDS), "cleaned")
+            self.warnings.append(f"key '{self.cfg.name}': revoked key {orphan} left by rotation {data['rotation_id']}")
+        cleaned = without(data, INTENT_FIELDS)
+        if incident:
+            cleaned = with_incident(cleaned, self.clock(), kind=incident, key_id=",".join(orphans) or None,
+                                    action=f"took over rotation {data['rotation_id']}")
+        return self.write(entry, cleaned, "cleaned")
 
     def _verify_pending(self, entry: Entry, before: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         data = entry.data
@@ -278,10 +285,15 @@ class Rotation:
                 self.sleep(provider.activation_interval)
         return False
 
-    def _discard(self, entry: Entry) -> Entry:
+    def _discard(self, entry: Entry, incident: Optional[str] = None) -> Entry:
         """Revoke the pending key, then forget it: in that order, so no key is left alive untracked."""
-        self.need_provider().revoke(str(entry.data["pending_key_id"]))
-        return self.write(entry, without(entry.data, INTENT_FIELDS, PENDING_FIELDS), "discarded")
+        pending_id = str(entry.data["pending_key_id"])
+        self.need_provider().revoke(pending_id)
+        cleaned = without(entry.data, INTENT_FIELDS, PENDING_FIELDS)
+        if incident:
+            cleaned = with_incident(cleaned, self.clock(), kind=incident, key_id=pending_id,
+                                    action="revoked the pending key")
+        return self.write(entry, cleaned, "discarded")
 
     # -- step: promote ------------------------------------------------------------
 
@@ -310,6 +322,7 @@ class Rotation:
                         key=data["pending_key"], key_id=data["pending_key_id"], rotated_at=to_iso(now),
                         previous_key=data.get("key"), previous_key_id=data.get("key_id"),
                         previous_rotated_at=data.get("rotated_at"),
+                        **({"previous_key_compromised": True} if emergency else {}),
                         previous_key_revocation_at=to_iso(add_seconds(now, grace)),
                         last_rotation_id=data["rotation_id"])
         msg = (f"key {promoted['key_id']} is now current; previous key {promoted['previous_key_id']} stays valid "

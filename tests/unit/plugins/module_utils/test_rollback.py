@@ -268,16 +268,20 @@ def test_rollback_concurrent_writer_revokes_nothing(store, provider):
     assert store.data() == grace(note="another run")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: rollback does not refuse a record whose previous and current key are "
-                   "the same; it restores that key and then revokes it (revoke_previous refuses this case)")
 def test_rollback_refuses_when_previous_is_the_current_key(store, provider):
     seed(store, grace(previous_key=NEW_SECRET, previous_key_id=NEW_ID))
-    try:
+    with pytest.raises(RotationRefused, match="previous and current key are the same"):
         rollback(rotation(store, provider), REASON)
-    except RotationRefused:
-        pass
     assert NEW_ID in provider.alive()          # the key applications read must never be revoked
     assert provider.revoked == []
+
+
+def test_rollback_never_puts_back_a_key_replaced_in_an_emergency(store, provider):
+    record = grace(previous_key_compromised=True)
+    seed(store, record)
+    with pytest.raises(RotationRefused, match="replaced in an emergency as compromised"):
+        rollback(rotation(store, provider), REASON)
+    assert store.data() == record and store.writes == [] and provider.revoked == []
 
 
 # -- a crash between the two steps ----------------------------------------------------------------

@@ -12,3 +12,7 @@ path "secret/metadata/apikeys/*" {
 path "sys/internal/ui/mounts/secret/*" {
   capabilities = ["read"]
 }
+# Lets the collection check, before it touches a provider, that this token may write the record.
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}

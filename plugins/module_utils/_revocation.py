@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from typing import Any, Optional
 
+from ._checkpoint import checkpoint
 from ._errors import RotationRefused
 from ._record import PREVIOUS_FIELDS, phase, with_incident, without
 from ._rotation import Rotation
@@ -87,8 +88,11 @@ def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool
         after = with_incident(after, now, kind=incident, action="revoked the compromised key", key_id=target)
     if rotation.check_mode:
         return rotation.result(True, f"would revoke previous key {target}", data, after, entry.version)
+    rotation.store.preflight(rotation.cfg.vault_path)
+    checkpoint("before_revoke")
     revoked = provider.revoke(target)
     confirmed = time.time()
+    checkpoint("before_revoke_write")
     entry = rotation.write(entry, after, "revoked")
     state = "revoked" if revoked else "was already gone at the provider; forgotten"
     return rotation.result(True, f"previous key {target} {state}", data, after, entry.version,

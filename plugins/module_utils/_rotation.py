@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Optional
 
+from ._checkpoint import checkpoint
 from ._config import KeyConfig
 from ._errors import ApiKeysError, CasConflict, ConfigError, KeyCapReached, KeyTestFailed, RotationRefused, \
     StoreError
@@ -164,14 +165,19 @@ class Rotation:
             after = dict(intent, pending_key=HIDDEN, pending_key_id="(created at the provider)")
             return self.result(True, f"would create a new {self.cfg.provider} key named {name}", before, after,
                                entry.version, rotation_id=rotation_id)
+        self.store.preflight(self.cfg.vault_path)  # e.g. a token that may not write: stop before the provider
+        checkpoint("before_intent")
         entry = self.write(entry, intent, "intent")
+        checkpoint("before_create")
         new = self._create_at_provider(entry, name)
+        checkpoint("before_pending_write")
         pending = dict(intent, pending_key=new.secret, pending_key_id=new.key_id, pending_created_at=to_iso(now))
         try:
             entry = self.write(entry, pending, "pending")
         except ApiKeysError as exc:
             self._revoke_quietly(new.key_id, exc)
             raise
+        checkpoint("before_verify")
         return self._verify_pending(entry, before=before)
 
     def contain(self, entry: Entry) -> Entry:
@@ -329,7 +335,9 @@ class Rotation:
                f"until {promoted['previous_key_revocation_at']}")
         if self.check_mode:
             return self.result(True, "would promote: " + msg, data, promoted, entry.version)
+        checkpoint("before_promote")
         entry = self.write(entry, promoted, "rotated")
+        checkpoint("after_promote")
         return self.result(True, msg, data, promoted, entry.version, rotation_id=data["rotation_id"])
 
     # -- step: import an existing key --------------------------------------------------

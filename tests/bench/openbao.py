@@ -43,6 +43,26 @@ class OpenBao:
     def stop(self) -> None:
         self.process.stop()
 
+    def _unseal_key(self) -> str:
+        """The dev server prints its single unseal key in its start-up banner (our 0600 log)."""
+        if self.log is None:
+            raise RuntimeError("openbao: no log to read the unseal key from")
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("Unseal Key: "):
+                return line.split(": ", 1)[1].strip()
+        raise RuntimeError("openbao: no unseal key in the dev server's banner")
+
+    def seal(self) -> None:
+        """Seal the server: every request then answers 503 until unseal()."""
+        requests.put(f"{self.url}/v1/sys/seal", headers={"X-Vault-Token": self.token}, timeout=5).raise_for_status()
+
+    def unseal(self) -> None:
+        answer = requests.put(f"{self.url}/v1/sys/unseal", json={"key": self._unseal_key()}, timeout=5)
+        answer.raise_for_status()
+        if answer.json().get("sealed"):
+            raise RuntimeError("openbao: still sealed after unseal")
+        wait_until(lambda: _ready(self.url, self.token), READY_TIMEOUT, "openbao after unseal", self.process.alive)
+
     def __enter__(self) -> OpenBao:
         return self
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Optional, TypeVar
 
 from .._errors import ConfigError, KeyCapReached, ProviderError
-from .._retry import RetryPolicy, Retryable, call_with_retry
+from .._retry import Retryable, call_with_retry
 from ._base import NewKey, Provider, Usage
 
 try:
@@ -56,7 +56,6 @@ class AwsIamProvider(Provider):
         self.region = options.get("region") or "us-east-1"
         self.endpoint_url = options.get("endpoint_url")
         self._iam = None
-        self.retry = RetryPolicy()
 
     def _config(self) -> Any:
         # botocore's own retries are off: a CreateAccessKey whose answer was lost must not be repeated.

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from .._errors import ConfigError, ProviderError
+from .._retry import RetryPolicy
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Usage:
 
 
 #: options every provider takes: seconds to wait for a new key to work, and for one API call
-COMMON_OPTIONS: dict[str, tuple[bool, type]] = {"activation_timeout": (False, int), "timeout": (False, int)}
+COMMON_OPTIONS: dict[str, tuple[bool, type]] = {"activation_timeout": (False, int), "timeout": (False, int),
+                                                 "max_attempts": (False, int)}
 
 
 class Provider(ABC):
@@ -53,6 +55,8 @@ class Provider(ABC):
         if options.get("activation_timeout") is not None:
             self.activation_timeout = float(options["activation_timeout"])
         self.timeout = float(options.get("timeout") or 10)
+        #: bounded retries of one call (429, 5xx, timeouts); creates are only retried when surely not processed
+        self.retry = RetryPolicy(attempts=max(1, int(options.get("max_attempts") or 4)))
         self.credential = credential or (os.environ.get(self.credential_env) if self.credential_env else None)
 
     @classmethod

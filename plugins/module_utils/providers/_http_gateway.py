@@ -95,7 +95,7 @@ class HttpGatewayProvider(Provider):
         if self._client is None:
             value = f"{self._opt('admin_scheme')} {self.require_credential()}".strip()
             self._client = HttpClient(self.name, self._opt("admin_url"), {self._opt("admin_header"): value},
-                                      timeout=self.timeout)
+                                      timeout=self.timeout, retry=self.retry)
         return self._client
 
     def _path(self, option: str, **extra: str) -> str:

@@ -34,7 +34,7 @@ class SendGridProvider(Provider):
         if self._client is None:
             self._client = HttpClient(self.name, self.base_url,
                                       {"Authorization": f"Bearer {self.require_credential()}"},
-                                      timeout=self.timeout)
+                                      timeout=self.timeout, retry=self.retry)
         return self._client
 
     def _scopes_of(self, key_id: Optional[str]) -> Optional[list[str]]:

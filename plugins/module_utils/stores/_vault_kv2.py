@@ -34,12 +34,26 @@ class VaultKV2Store(Store):
         self.client = hvac.Client(url=url, token=token if auth_method == "token" else None,
                                   namespace=namespace, verify=verify, timeout=timeout)
         if auth_method == "approle":
-            self._call("log in with AppRole", lambda: self.client.auth.approle.login(
-                role_id=role_id, secret_id=secret_id, mount_point=approle_mount, use_token=True))
+            self._login()
 
     # -- plumbing ---------------------------------------------------------
 
+    def _login(self) -> None:
+        _method, _token, role_id, secret_id, mount = self._auth
+        self._once("log in with AppRole", lambda: self.client.auth.approle.login(
+            role_id=role_id, secret_id=secret_id, mount_point=mount, use_token=True))
+
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """One Vault call. With AppRole, a 403 (the token expired during a long run) logs in again, once."""
+        try:
+            return self._once(what, fn)
+        except StoreForbidden:
+            if self._auth[0] != "approle":
+                raise
+            self._login()
+            return self._once(what, fn)
+
+    def _once(self, what: str, fn: Callable[[], T]) -> T:
         """Run one Vault call: 412 (standby not caught up) and 5xx other than sealed are retried."""
 
         def attempt() -> T:
@@ -88,7 +102,20 @@ class VaultKV2Store(Store):
     # -- the interface ----------------------------------------------------
 
     def preflight(self, path: str) -> None:
-        self._split(path)
+        """The mount is KV v2, and the token may read and write the record and its metadata."""
+        mount, sub = self._split(path)
+        need = {f"{mount}/data/{sub}": ({"read"}, {"create", "update"}), f"{mount}/metadata/{sub}": (set(), {"update"})}
+        answer = self._call(f"check the token's capabilities on {path}", lambda: self.client.adapter.post(
+            "/v1/sys/capabilities-self", json={"paths": list(need)}))
+        body = answer.get("data", answer) if isinstance(answer, dict) else {}
+        for api_path, (all_of, one_of) in need.items():
+            caps = set(body.get(api_path) or [])
+            if "root" in caps:
+                continue
+            if not all_of <= caps or not (one_of & caps or "sudo" in caps):
+                wanted = sorted(all_of | one_of)
+                raise StoreForbidden(f"vault: the token may not change {api_path} (it has {sorted(caps) or 'no'} "
+                                     f"capabilities; a rotation needs {wanted}); nothing was changed")
 
     def read(self, path: str) -> Optional[Entry]:
         mount, sub = self._split(path)

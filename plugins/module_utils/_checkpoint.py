@@ -1,0 +1,35 @@
+# Internal to this collection: not a public API; may change without notice.
+"""Named step boundaries of the protocol, where the fault tests stop or kill a run.
+
+Test-only: nothing happens unless one of these environment variables is set, which no
+production run does.
+
+* ``APIKEYS_TEST_CRASH_AT=<step>``: at that step, kill the ``ansible-playbook`` process and this
+  worker at once (SIGKILL, no clean-up), as a crashed controller would.
+* ``APIKEYS_TEST_PAUSE_AT=<step>:<directory>``: at that step, create ``<directory>/<step>.reached``
+  and wait (up to 120 s) for ``<directory>/<step>.go``, so a test can inject a fault exactly there.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+STEPS = ("before_intent", "before_create", "before_pending_write", "before_verify", "before_promote",
+         "after_promote", "before_revoke", "before_revoke_write")
+
+
+def checkpoint(step: str) -> None:
+    if os.environ.get("APIKEYS_TEST_CRASH_AT") == step:
+        os.kill(os.getppid(), signal.SIGKILL)
+        os._exit(137)
+    pause = os.environ.get("APIKEYS_TEST_PAUSE_AT", "")
+    name, _sep, directory = pause.partition(":")
+    if name != step or not directory:
+        return
+    with open(os.path.join(directory, f"{step}.reached"), "w", encoding="utf-8"):
+        pass
+    go = os.path.join(directory, f"{step}.go")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -42,6 +42,8 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(ROOT)
     running = start_all(tmp_path_factory.mktemp("bench"))
+    # The suite leaves many keys alive in one SendGrid account: lift the emulator's 100-key cap.
+    requests.post(running.sendgrid.url + "/__emulator/config", json={"key_limit": 100000}, timeout=5)
     yield running
     running.stop()
 
@@ -143,7 +145,7 @@ class World:
             made = requests.post(self.bench.sendgrid.url + "/__emulator/seed",
                                  json={"name": host, "scopes": ["mail.send", "user.profile.read"]}, timeout=5).json()
             key_id, secret = made["api_key_id"], made["api_key"]
-            options: dict[str, Any] = {"api_url": self.bench.sendgrid.url, "activation_timeout": 3}
+            options: dict[str, Any] = {"api_url": self.bench.sendgrid.url, "activation_timeout": 3, "max_keys": 100000}
         elif provider == "http":
             made = requests.post(self.bench.gateway.url + "/__emulator/seed", json={"consumer": "demo",
                                  "tags": [host]}, timeout=5).json()
@@ -194,7 +196,9 @@ class World:
         left = (parse_iso(moment) - datetime.now(timezone.utc)).total_seconds() + extra
         time.sleep(max(0.0, left) + 0.2)
 
-    def playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None, **extra_vars: Any) -> Run:
+    def start_playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None,
+                       **extra_vars: Any) -> tuple[subprocess.Popen[str], Path]:
+        """Start ansible-playbook in the background; returns the process and its HOME."""
         home = self.tmp / f"home{len(list(self.tmp.glob('home*')))}"
         home.mkdir()
         path = Path(name) if Path(name).is_absolute() else ROOT / "playbooks" / name
@@ -203,9 +207,18 @@ class World:
             command += ["-e", json.dumps(extra_vars)]
         env = self.env(home)
         env.update(extra_env or {})
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=self.tmp,
-                              check=False)
-        return Run(done.returncode, done.stdout, done.stderr, home)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=self.tmp)
+        return process, home
+
+    def playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None, **extra_vars: Any) -> Run:
+        process, home = self.start_playbook(name, *args, extra_env=extra_env, **extra_vars)
+        try:
+            stdout, stderr = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        return Run(process.returncode, stdout, stderr, home)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,9 @@ production run does.
 
 * ``APIKEYS_TEST_CRASH_AT=<step>``: at that step, kill the ``ansible-playbook`` process and this
   worker at once (SIGKILL, no clean-up), as a crashed controller would.
-* ``APIKEYS_TEST_PAUSE_AT=<step>:<directory>``: at that step, create ``<directory>/<step>.reached``
-  and wait (up to 120 s) for ``<directory>/<step>.go``, so a test can inject a fault exactly there.
+* ``APIKEYS_TEST_PAUSE_AT=<step>:<directory>``: at that step, create ``<directory>/<step>.reached.<pid>``
+  and wait (up to 120 s) for ``<directory>/<step>.go``, so a test can inject a fault exactly there, or
+  let two runs go at the same instant.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def checkpoint(step: str) -> None:
     name, _sep, directory = pause.partition(":")
     if name != step or not directory:
         return
-    with open(os.path.join(directory, f"{step}.reached"), "w", encoding="utf-8"):
+    with open(os.path.join(directory, f"{step}.reached.{os.getpid()}"), "w", encoding="utf-8"):
         pass
     go = os.path.join(directory, f"{step}.go")
     deadline = time.monotonic() + 120

@@ -84,11 +84,11 @@ def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: F
     else:
         run_env["APIKEYS_TEST_PAUSE_AT"] = f"{step}:{gate}"
     process, home = world.start_playbook(playbook, extra_env=run_env, **extra_vars)
-    reached = gate / f"{step}.reached"
     deadline = time.monotonic() + 120
-    while fault != "killed" and not reached.exists() and process.poll() is None and time.monotonic() < deadline:
+    while fault != "killed" and not list(gate.glob(f"{step}.reached.*")) and process.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.02)
-    if reached.exists():
+    if list(gate.glob(f"{step}.reached.*")):
         faults.inject(fault)
         (gate / f"{step}.go").touch()
     try:

@@ -49,6 +49,18 @@ options:
       - How long the old key stays valid after a rotation (inventory variable C(apikeys_grace_period)).
         Must not be longer than O(rotation_frequency).
     type: str
+  consumer_cache_ttl:
+    description:
+      - How long the key's consumers may keep a key after the store changed (inventory variable
+        C(apikeys_consumer_cache_ttl)) - the largest application cache TTL, plus the Vault Agent render
+        interval where there is one. When set, a O(grace_period) shorter than it plus
+        O(consumer_cache_margin) is refused before any change, with the numbers in the message.
+    type: str
+  consumer_cache_margin:
+    description:
+      - Margin added to O(consumer_cache_ttl) for that check (inventory variable C(apikeys_consumer_cache_margin)).
+    type: str
+    default: 1m
   clock_skew:
     description:
       - Allowance for clocks that disagree (inventory variable C(apikeys_clock_skew)). Revocation

@@ -34,6 +34,8 @@ SCHEDULE = {
     "rotation_frequency": {"type": "str"},
     "grace_period": {"type": "str"},
     "clock_skew": {"type": "str", "default": "30s"},
+    "consumer_cache_ttl": {"type": "str"},
+    "consumer_cache_margin": {"type": "str", "default": "1m"},
 }
 
 

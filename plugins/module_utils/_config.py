@@ -11,7 +11,10 @@ from typing import Any, Optional
 
 from ._errors import ConfigError
 from ._factory import provider_class
-from ._timeutil import parse_duration
+from ._timeutil import format_duration, parse_duration
+
+
+DEFAULT_CACHE_MARGIN = "1m"
 
 
 @dataclass(frozen=True)
@@ -58,5 +61,13 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
     if frequency is not None and grace is not None and grace > frequency:
         raise ConfigError(key, "apikeys_grace_period", "is longer than apikeys_rotation_frequency: the next "
                           "rotation would be due before the old key may be revoked")
+    cache_ttl = _duration(key, "apikeys_consumer_cache_ttl", args.get("consumer_cache_ttl"))
+    margin = _duration(key, "apikeys_consumer_cache_margin", args.get("consumer_cache_margin") or DEFAULT_CACHE_MARGIN,
+                       allow_zero=True) or 0
+    if cache_ttl is not None and grace is not None and grace < cache_ttl + margin:
+        raise ConfigError(key, "apikeys_grace_period", f"{format_duration(grace)} is shorter than "
+                          f"apikeys_consumer_cache_ttl {format_duration(cache_ttl)} + margin {format_duration(margin)} "
+                          f"= {format_duration(cache_ttl + margin)}: consumers could still hold the old key when it "
+                          "is revoked")
     return KeyConfig(name=key, provider=args["provider"], vault_path=path.strip("/"), provider_options=options,
                      rotation_frequency=frequency, grace_period=grace, clock_skew=30 if skew is None else skew)

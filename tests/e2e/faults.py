@@ -83,7 +83,8 @@ def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: F
         run_env["APIKEYS_TEST_CRASH_AT"] = step
     else:
         run_env["APIKEYS_TEST_PAUSE_AT"] = f"{step}:{gate}"
-    process, home = world.start_playbook(playbook, extra_env=run_env, **extra_vars)
+    # -vvv: Ansible prints tracebacks from that verbosity on; the secret scan reads them too.
+    process, home = world.start_playbook(playbook, "-vvv", extra_env=run_env, **extra_vars)
     deadline = time.monotonic() + 120
     while fault != "killed" and not list(gate.glob(f"{step}.reached.*")) and process.poll() is None \
             and time.monotonic() < deadline:

@@ -17,6 +17,8 @@ CASES = [
     ("unknown provider option", {"apikeys_provider_options": {"api_url": "http://127.0.0.1:9", "colour": "SECRETISH"}},
      "apikeys_provider_options.colour", "unknown option for provider 'sendgrid'", "SECRETISH"),
     ("stripe", {"apikeys_provider": "stripe"}, "apikeys_provider", "private-preview API", None),
+    ("grace shorter than the consumers' cache", {"apikeys_grace_period": "5m", "apikeys_consumer_cache_ttl": "5m"},
+     "apikeys_grace_period", "5m is shorter than apikeys_consumer_cache_ttl 5m + margin 1m = 6m", None),
 ]
 
 

@@ -34,7 +34,7 @@ class Usage:
 
 #: options every provider takes: seconds to wait for a new key to work, and for one API call
 COMMON_OPTIONS: dict[str, tuple[bool, type]] = {"activation_timeout": (False, int), "timeout": (False, int),
-                                                 "max_attempts": (False, int)}
+                                                "max_attempts": (False, int)}
 
 
 class Provider(ABC):

@@ -189,3 +189,27 @@ def test_http_create_body_unknown_placeholder_is_a_config_error():
     options = dict(HTTP_OPTIONS, create_body={"tags": ["{name}"], "consumer": "{consumer_id}"})
     error = config_error(args(provider="http", provider_options=options))
     assert_names(error, "apikeys_provider_options.create_body")
+
+
+@pytest.mark.parametrize("grace, ttl, margin, refused", [
+    ("6m", "5m", None, False),          # exactly TTL + the default 1m margin
+    ("5m59s", "5m", None, True),
+    ("5m", "5m", "0s", False),
+    ("1h", "5m", "10m", False),
+    ("10m", "5m", "10m", True),
+    ("30s", None, None, False),         # no declared TTL: no check
+])
+def test_grace_must_cover_the_consumers_cache(grace, ttl, margin, refused):
+    over = {"grace_period": grace, "consumer_cache_ttl": ttl}
+    if margin is not None:
+        over["consumer_cache_margin"] = margin
+    if not refused:
+        assert key_config(args(**over)).grace_period
+        return
+    error = config_error(args(**over))
+    assert_names(error, "apikeys_grace_period")
+    assert "is shorter than apikeys_consumer_cache_ttl 5m + margin" in error.problem
+
+
+def test_cache_ttl_must_be_a_duration():
+    assert_names(config_error(args(consumer_cache_ttl=CANARY)), "apikeys_consumer_cache_ttl")

@@ -1,0 +1,274 @@
+"""A whole zero-downtime run: keys, consumers under load, real cycles and the two controls, and the figures.
+
+:func:`run` seeds ``cohorts * keys_per_cohort`` keys (SendGrid and gateway alternately) plus two keys
+per control, starts the consumers, lets them settle, runs the cohorts' cycles (cohorts are started a
+fraction of a cycle apart, so their rotations interleave) and the controls at the same time, lets the
+consumers run a little longer, stops them and returns a :class:`Report`. Every server it starts
+(the usage-evidence endpoint, the worker processes) is stopped before it returns.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hvac
+
+from ..bench import Bench
+from ..consumers import ConsumerFleet
+from .consumers import ConsumerPool, ConsumerSpec, ConsumerStats
+from .cycles import Control, Cycle, Playbooks, Records, control_revoke_at_once, control_short_grace, ensure_collection_link, run_cycles
+from .keys import PROVIDERS, BenchKey, consumer_access, make_key, write_inventory
+
+REAL, CONTROL_A, CONTROL_B = "real", "control-a", "control-b"
+
+
+@dataclass
+class Config:
+    """A run. Times in seconds; ``grace`` and ``control_b_grace`` whole seconds (the record has 1 s resolution)."""
+
+    consumers: int = 20  # consumers of the real keys
+    cycles: int = 5  # rotate -> grace -> revoke cycles, over all cohorts
+    cohorts: int = 1  # groups of keys cycling independently, staggered
+    keys_per_cohort: int = 4
+    rate: float = 10.0  # requests per second, per consumer
+    ttl: float = 1.0  # the consumers' cache TTL
+    render_interval: float = 1.0  # the agent's
+    grace: int = 12
+    file_share: float = 0.5  # share of consumers reading the agent's file instead of the store
+    postpone_by: str = "2s"  # revoke_after_grace_postpone_by
+    controls: bool = True
+    control_consumers: int = 8  # per control, spread over its two keys
+    control_b_ttl: float = 30.0  # well above grace + the revoke job's latency (seconds under load)
+    control_b_grace: int = 1
+    processes: int = 2
+    settle: float = 2.0  # load before the first cycle and after the last
+    max_seconds: float = 3600.0  # no cycle starts later than this minus three cycles' worth
+    min_requests: int = 0  # keep cycling (beyond ``cycles``) until the consumers made this many requests
+
+
+@dataclass
+class GroupFigures:
+    consumers: int = 0
+    requests: int = 0
+    failed: int = 0
+    by_provider: dict[str, list[int]] = field(default_factory=dict)  # provider -> [requests, failed]
+    failure_samples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    config: Config
+    seconds: float
+    groups: dict[str, GroupFigures]
+    cycles: list[Cycle]
+    controls: list[Control]
+    staleness_max: float  # max over consumers of each consumer's max staleness (real keys)
+    staleness_median: float  # median over consumers of each consumer's max staleness
+    staleness_by_source: dict[str, float]  # "vault"/"file" -> max
+    source_errors: int
+    slips: int
+    latency_mean_ms: float
+    latency_max_ms: float
+
+    @property
+    def real(self) -> GroupFigures:
+        return self.groups.get(REAL, GroupFigures())
+
+    @property
+    def cycles_ok(self) -> int:
+        return sum(cycle.ok for cycle in self.cycles)
+
+    @property
+    def key_rotations(self) -> int:
+        return sum(len(cycle.promoted) for cycle in self.cycles if cycle.ok)
+
+    def failed(self, group: str) -> int:
+        return self.groups.get(group, GroupFigures()).failed
+
+    def lines(self) -> list[str]:
+        cfg, real = self.config, self.real
+        target = (real.consumers * cfg.rate) or 1.0
+        lines = [
+            f"consumers          {real.consumers} (+{self.groups.get(CONTROL_A, GroupFigures()).consumers}"
+            f" +{self.groups.get(CONTROL_B, GroupFigures()).consumers} on the controls' keys)",
+            f"requests           {real.requests} in {self.seconds:.0f} s ({real.requests / max(self.seconds, 1e-9):.0f}/s; "
+            f"target {target:.0f}/s); by provider {real.by_provider}",
+            f"failed requests    {real.failed}",
+            f"cycles             {self.cycles_ok} of {len(self.cycles)} ok ({cfg.cohorts} cohort(s) x {cfg.keys_per_cohort} keys;"
+            f" {self.key_rotations} key rotations, each old key revoked after the grace)",
+            f"max staleness      {self.staleness_max:.2f} s (max over consumers; median of the per-consumer max"
+            f" {self.staleness_median:.2f} s; by source {self.staleness_by_source})",
+            f"latency            mean {self.latency_mean_ms:.1f} ms, max {self.latency_max_ms:.0f} ms; schedule slips {self.slips};"
+            f" store/file read errors {self.source_errors}",
+        ]
+        for control, group in zip(self.controls, (CONTROL_A, CONTROL_B)):
+            figures = self.groups.get(group, GroupFigures())
+            after = ", ".join(f"{value:.2f} s" for value in control.revoked_after.values())
+            lines.append(f"control {control.name:18} failed {figures.failed} of {figures.requests} requests"
+                         f" (old keys revoked {after} after promotion){' PROBLEM: ' + control.problem if control.problem else ''}")
+        lines += [f"cycle problem      {cycle.group}#{cycle.number}: {cycle.problem}" for cycle in self.cycles if not cycle.ok]
+        lines += [f"failure sample     {sample}" for sample in real.failure_samples[:5]]
+        return lines
+
+
+def _specs(keys: list[BenchKey], count: int, cfg: Config, ttl: float, source_mix: bool, group: str) -> list[ConsumerSpec]:
+    """``count`` consumers over ``keys``; per key, their caches' ages are spread evenly over the TTL."""
+    per_key: dict[str, int] = {}
+    specs = []
+    for number in range(count):
+        key = keys[number % len(keys)]
+        rank = per_key.get(key.host, 0)
+        per_key[key.host] = rank + 1
+        share = math.ceil(count / len(keys))
+        use_file = source_mix and math.floor((rank + 1) * cfg.file_share) > math.floor(rank * cfg.file_share)
+        specs.append(ConsumerSpec(name=f"{key.host}-app{rank}", group=group, provider=key.provider, url=key.endpoint,
+                                  vault_path=key.vault_path, source="file" if use_file else "vault", cache_ttl=ttl,
+                                  render_interval=cfg.render_interval, rate=cfg.rate, age=ttl * (rank / share)))
+    return specs
+
+
+def _figures(stats: list[ConsumerStats]) -> dict[str, GroupFigures]:
+    groups: dict[str, GroupFigures] = {}
+    for one in stats:
+        figures = groups.setdefault(one.group, GroupFigures())
+        figures.consumers += 1
+        figures.requests += one.requests
+        figures.failed += one.failed
+        provider = figures.by_provider.setdefault(one.provider, [0, 0])
+        provider[0] += one.requests
+        provider[1] += one.failed
+        figures.failure_samples += [f"{one.name}: key {key_id} -> HTTP {status} at {when:.3f}"
+                                    for when, key_id, status in one.failures[:2]]
+    return groups
+
+
+def _staleness(stats: list[ConsumerStats], promoted: dict[str, float]) -> tuple[float, float, dict[str, float]]:
+    per_consumer: list[float] = []
+    by_source: dict[str, float] = {}
+    for one in stats:
+        seen = [one.first_use[key_id] - promoted[key_id] for key_id in one.first_use if key_id in promoted]
+        if seen:
+            worst = max(seen)
+            per_consumer.append(worst)
+            by_source[one.source] = round(max(by_source.get(one.source, 0.0), worst), 2)
+    if not per_consumer:
+        return 0.0, 0.0, by_source
+    return max(per_consumer), statistics.median(per_consumer), by_source
+
+
+def _keys(bench: Bench, vault: hvac.Client, prefix: str, cfg: Config, evidence_url: str) -> list[BenchKey]:
+    real_vars = {"apikeys_grace_period": f"{cfg.grace}s", "revoke_after_grace_postpone_by": cfg.postpone_by,
+                 "apikeys_usage_evidence": {"source": "http", "url": evidence_url}}
+    keys = []
+    for cohort in range(cfg.cohorts):
+        for number in range(cfg.keys_per_cohort):
+            keys.append(make_key(bench, vault, prefix, PROVIDERS[number % 2], number, REAL, f"cohort{cohort}", real_vars))
+    if cfg.controls:
+        for number, provider in enumerate(PROVIDERS):
+            keys.append(make_key(bench, vault, prefix, provider, number, CONTROL_A, "control_a",
+                                 {"apikeys_grace_period": f"{cfg.grace}s", "apikeys_usage_evidence": {"source": "none"}}))
+            keys.append(make_key(bench, vault, prefix, provider, number, CONTROL_B, "control_b",
+                                 {"apikeys_grace_period": f"{cfg.control_b_grace}s", "apikeys_usage_evidence": {"source": "none"}}))
+    return keys
+
+
+def run(bench: Bench, cfg: Config, progress: Callable[[str], None] | None = None) -> Report:
+    """One run on a started bench (OpenBao, SendGrid and gateway emulators)."""
+    say = progress or (lambda text: None)
+    ensure_collection_link()
+    prefix = "zd" + uuid.uuid4().hex[:6]
+    vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
+    with tempfile.TemporaryDirectory(prefix="apikeys-zd-") as tmp, ConsumerFleet() as fleet:
+        workdir = Path(tmp)
+        keys = _keys(bench, vault, prefix, cfg, fleet.url + "/key-versions")
+        playbooks = Playbooks(bench, write_inventory(workdir / "inventory.yml", keys, {}), workdir)
+        records = Records(vault)
+        vault_for_control = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)  # its own session: polls fast
+        real = [key for key in keys if key.group == REAL]
+        specs = _specs(real, cfg.consumers, cfg, cfg.ttl, True, REAL)
+        if cfg.controls:
+            specs += _specs([k for k in keys if k.group == CONTROL_A], cfg.control_consumers, cfg, cfg.ttl, False, CONTROL_A)
+            specs += _specs([k for k in keys if k.group == CONTROL_B], cfg.control_consumers, cfg, cfg.control_b_ttl, False, CONTROL_B)
+        say(f"{len(keys)} keys, {len(specs)} consumers in {cfg.processes} worker processes at {cfg.rate:g} req/s each")
+        stop = threading.Event()
+        pool = ConsumerPool(specs, consumer_access(vault, bench.openbao.url, prefix), workdir / "agent", fleet.hold,
+                            cfg.processes, cfg.max_seconds + 120)
+        cycles: list[list[Cycle]] = [[] for _unused in range(cfg.cohorts)]
+        controls: list[Control] = []
+        started = time.monotonic()
+        with pool:
+            stop.wait(cfg.settle)
+            round_seconds = cfg.grace + 4.0
+            more = _Budget(cfg, pool, started)
+            threads = [threading.Thread(target=run_cycles, name=f"cohort{n}", daemon=True,
+                                        args=(playbooks, records, [k for k in real if k.inventory_group == f"cohort{n}"],
+                                              f"cohort{n}", more, stop, n * round_seconds / cfg.cohorts, cycles[n]))
+                       for n in range(cfg.cohorts)]
+            if cfg.controls:
+                threads.append(threading.Thread(target=lambda: controls.append(control_revoke_at_once(
+                    bench, playbooks, Records(vault_for_control), [k for k in keys if k.group == CONTROL_A], "control_a")), daemon=True))
+                threads.append(threading.Thread(target=lambda: controls.append(control_short_grace(
+                    playbooks, records, [k for k in keys if k.group == CONTROL_B], "control_b", stop)), daemon=True))
+            for thread in threads:
+                thread.start()
+            _watch(threads, pool, cycles, say, started, cfg.max_seconds)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            time.sleep(cfg.settle)
+            stats = pool.stop()
+        seconds = time.monotonic() - started
+    controls.sort(key=lambda control: control.name != "revoke at once")
+    return _report(cfg, seconds, stats, [c for batch in cycles for c in batch], controls)
+
+
+class _Budget:
+    """Whether a cohort may start another cycle: until ``cycles`` were started and ``min_requests`` were made."""
+
+    def __init__(self, cfg: Config, pool: ConsumerPool, started: float) -> None:
+        self._cfg = cfg
+        self._pool = pool
+        self._started = started
+        self._claimed = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        with self._lock:
+            wanted = self._claimed < self._cfg.cycles or sum(self._pool.totals(REAL)) < self._cfg.min_requests
+            if wanted and time.monotonic() - self._started < self._cfg.max_seconds - 3 * (self._cfg.grace + 10):
+                self._claimed += 1
+                return True
+            return False
+
+
+def _watch(threads: list[threading.Thread], pool: ConsumerPool, cycles: list[list[Cycle]], say: Callable[[str], None],
+           started: float, max_seconds: float) -> None:
+    last = time.monotonic()
+    while any(thread.is_alive() for thread in threads) and time.monotonic() - started < max_seconds:
+        time.sleep(0.5)
+        if time.monotonic() - last >= 30:
+            last = time.monotonic()
+            ok, failed = pool.totals(REAL)
+            done = sum(c.ok for batch in cycles for c in batch)
+            say(f"{last - started:5.0f} s: {ok + failed} requests, {failed} failed, {done} cycles done")
+
+
+def _report(cfg: Config, seconds: float, stats: list[ConsumerStats], cycles: list[Cycle], controls: list[Control]) -> Report:
+    promoted = {key_id: when for cycle in cycles for key_id, when in cycle.promoted.items()}
+    real = [one for one in stats if one.group == REAL]
+    worst, median, by_source = _staleness(real, promoted)
+    requests_total = sum(one.requests for one in stats) or 1
+    return Report(cfg, seconds, _figures(stats), cycles, controls, worst, median, by_source,
+                  sum(one.source_errors for one in stats), sum(one.slips for one in stats),
+                  1000 * sum(one.latency_sum for one in stats) / requests_total,
+                  1000 * max((one.latency_max for one in stats), default=0.0))
+
+
+__all__ = ["CONTROL_A", "CONTROL_B", "REAL", "Config", "GroupFigures", "Report", "run"]

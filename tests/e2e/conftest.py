@@ -211,14 +211,18 @@ class World:
                                    cwd=self.tmp)
         return process, home
 
-    def playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None, **extra_vars: Any) -> Run:
-        process, home = self.start_playbook(name, *args, extra_env=extra_env, **extra_vars)
+    @staticmethod
+    def finish(process: subprocess.Popen[str], home: Path) -> Run:
+        """Wait for a started run (killed after 300 s) and collect what it printed."""
         try:
             stdout, stderr = process.communicate(timeout=300)
         except subprocess.TimeoutExpired:
             process.kill()
             stdout, stderr = process.communicate()
         return Run(process.returncode, stdout, stderr, home)
+
+    def playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None, **extra_vars: Any) -> Run:
+        return self.finish(*self.start_playbook(name, *args, extra_env=extra_env, **extra_vars))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ uses ``APIKEYS_TEST_CRASH_AT``: the controller dies at the step with no clean-up
 """
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -92,12 +91,7 @@ def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: F
     if list(gate.glob(f"{step}.reached.*")):
         faults.inject(fault)
         (gate / f"{step}.go").touch()
-    try:
-        stdout, stderr = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-    return Run(process.returncode, stdout, stderr, home)
+    return world.finish(process, home)
 
 
 __all__ = ["FAULTS", "Faults", "REVOCATION_STEPS", "ROTATION_STEPS", "run_with_fault", "Path"]

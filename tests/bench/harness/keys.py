@@ -50,7 +50,8 @@ def make_key(bench: Bench, vault: hvac.Client, prefix: str, provider: str, numbe
                              json={"name": host, "scopes": ["mail.send", "user.profile.read"]}).json()
         key_id, secret = made["api_key_id"], made["api_key"]
         endpoint = bench.sendgrid.url + "/v3/user/profile"
-        options: dict[str, Any] = {"api_url": bench.sendgrid.url, "activation_timeout": 3}
+        # max_keys: one account holds every test's keys; the default 100-key cap is not what is tested here
+        options: dict[str, Any] = {"api_url": bench.sendgrid.url, "activation_timeout": 3, "max_keys": 100000}
     elif provider == "gateway":
         consumer = host.replace("_", "-")
         made = requests.post(bench.gateway.url + "/__emulator/seed", json={"consumer": consumer, "tags": [host]},

@@ -26,9 +26,12 @@ link:
 
 setup: $(VENV)/.installed link
 
-# Servers the tests need that PyPI does not ship: Prometheus, from Debian's packages.
+# What the tests need that PyPI does not ship, from Debian's packages: Prometheus (evidence
+# tests) and shellcheck (ansible-test sanity lints the shell scripts with it).
 tools:
 	bash tests/bench/install_prometheus.sh
+	command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck)
 
 demo: setup
 	$(BIN)/python -m tests.bench.demo
@@ -46,7 +49,7 @@ e2e: setup tools
 # ansible-test wants the real path to end in ansible_collections/apikeys/rotation, outside any
 # other git work tree (it would list files with that tree's git): test a copy under /tmp.
 SANITY_COPY := $(or $(TMPDIR),/tmp)/apikeys-rotation-sanity/ansible_collections/apikeys/rotation
-sanity: setup
+sanity: setup tools
 	$(BIN)/python tests/sanity/prepare.py
 	rm -rf $(SANITY_COPY) && mkdir -p $(SANITY_COPY)
 	git ls-files -z --cached --others --exclude-standard | tar -cf - --null -T - | tar -xf - -C $(SANITY_COPY)

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 
 from ._emulator_proc import start_emulator_process
+from ._service import Stoppable
 from ._state import stop_from_state, write_state
 from .emulators import serve_in_thread
 from .emulators.gateway import DEFAULT_CONSUMERS, GatewayEmulator
@@ -44,7 +44,7 @@ class Service(Protocol):
 
 
 @dataclass
-class Bench:
+class Bench(Stoppable):
     """Running bench services (None for those not started)."""
 
     dir: Path
@@ -91,17 +91,6 @@ class Bench:
             setattr(self, name, None)
         if self.wrote_state:
             stop_from_state(self.dir)  # marks bench.json as not running
-
-    def __enter__(self) -> Bench:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _starters(bench: Bench, names: Iterable[str]) -> dict[str, Callable[[], Any]]:

@@ -25,17 +25,15 @@ match ``[A-Za-z0-9._:@/-]{1,128}``. Nothing is logged.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import socket
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._service import KeepAliveServer, Stoppable
 from .emulators._base import iso_now
 
 METRIC = "app_api_key_requests_total"
@@ -108,36 +106,13 @@ class _FleetState:
         }
 
 
-class _FleetServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _FleetServer(KeepAliveServer):
     def __init__(self, state: _FleetState, host: str, port: int) -> None:
         self.state = state
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__((host, port), _FleetHandler)
-
-    # Track connections so stop() also ends keep-alive sessions (Prometheus keeps one open).
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return  # a client that went away; nothing worth logging
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            open_now = list(self._open)
-        for sock in open_now:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _FleetHandler(BaseHTTPRequestHandler):
@@ -175,19 +150,13 @@ class _FleetHandler(BaseHTTPRequestHandler):
         return
 
 
-class ConsumerFleet:
+class ConsumerFleet(Stoppable):
     """Consumers of API keys, served on 127.0.0.1. A context manager."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._state = _FleetState()
         self._server = _FleetServer(self._state, host, port)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="bench-consumers",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server.serve_in_background("bench-consumers")
 
     @property
     def port(self) -> int:
@@ -227,23 +196,7 @@ class ConsumerFleet:
 
     def stop(self) -> None:
         """Stop serving and close open connections; safe to call more than once."""
-        if not self._thread.is_alive():
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> ConsumerFleet:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._server.stop()
 
 
 def start_consumers(host: str = "127.0.0.1", port: int = 0) -> ConsumerFleet:

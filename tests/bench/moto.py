@@ -40,7 +40,6 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import boto3
@@ -49,6 +48,7 @@ from botocore.exceptions import ClientError
 
 from ._ports import free_port
 from ._proc import ServerProcess, find_executable, spawn, wait_until
+from ._service import Stoppable
 
 REGION = "us-east-1"
 ADMIN_USER = "apikeys-admin"
@@ -93,7 +93,7 @@ def _bootstrap(url: str) -> tuple[str, str]:
 
 
 @dataclass
-class Moto:
+class Moto(Stoppable):
     """A running moto server with IAM auth enforced and an admin key."""
 
     url: str
@@ -142,17 +142,6 @@ class Moto:
 
     def stop(self) -> None:
         self.process.stop()
-
-    def __enter__(self) -> Moto:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _ready(url: str) -> bool:

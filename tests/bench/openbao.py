@@ -13,18 +13,18 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import requests
 
 from ._ports import free_port
 from ._proc import ServerProcess, find_executable, spawn, wait_until
+from ._service import Stoppable
 
 READY_TIMEOUT = 20.0
 
 
 @dataclass
-class OpenBao:
+class OpenBao(Stoppable):
     """A running dev-mode OpenBao. Use as a context manager or call stop()."""
 
     url: str
@@ -62,17 +62,6 @@ class OpenBao:
         if answer.json().get("sealed"):
             raise RuntimeError("openbao: still sealed after unseal")
         wait_until(lambda: _ready(self.url, self.token), READY_TIMEOUT, "openbao after unseal", self.process.alive)
-
-    def __enter__(self) -> OpenBao:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _ready(url: str, token: str) -> bool:

@@ -57,7 +57,6 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,6 +64,7 @@ import requests
 
 from ._ports import free_port
 from ._proc import ServerProcess, spawn, wait_until, write_private
+from ._service import Stoppable
 
 READY_TIMEOUT = 30.0
 INSTALL_HINT = "run tests/bench/install_prometheus.sh (installs Debian's prometheus package)"
@@ -88,7 +88,7 @@ def find_prometheus() -> str:
 
 
 @dataclass
-class Prometheus:
+class Prometheus(Stoppable):
     """A running Prometheus. Use as a context manager or call stop()."""
 
     url: str
@@ -177,17 +177,6 @@ class Prometheus:
         """Stop the server; safe to call more than once."""
         self.process.stop()
         self.session.close()
-
-    def __enter__(self) -> Prometheus:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _target(value: str) -> str:

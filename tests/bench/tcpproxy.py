@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import socket
 import threading
-from types import TracebackType
+
+from ._service import Stoppable
 
 
-class TcpProxy:
+class TcpProxy(Stoppable):
     def __init__(self, target_host: str, target_port: int, host: str = "127.0.0.1", port: int = 0) -> None:
         self.target = (target_host, target_port)
         self.host = host
@@ -97,10 +98,3 @@ class TcpProxy:
             with self._lock:
                 self._open.discard(src)
                 self._open.discard(dst)
-
-    def __enter__(self) -> TcpProxy:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -14,13 +14,12 @@ import contextlib
 import json
 import logging
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from .._service import KeepAliveServer, Stoppable
 from ._base import Emulator, Request, Response
 from ._control import PREFIX, CallLog, handle_control
 from ._faults import FaultBook
@@ -33,24 +32,14 @@ E = TypeVar("E", bound=Emulator)
 MAX_BODY = 1 << 20
 
 
-class EmulatorServer(ThreadingHTTPServer):
+class EmulatorServer(KeepAliveServer):
     """A threading HTTP server bound to one emulator, with faults and a call log."""
-
-    daemon_threads = True
-    allow_reuse_address = True
 
     def __init__(self, app: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self.faults = FaultBook()
         self.calls = CallLog()
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__((host, port), EmulatorHandler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def answer(self, req: Request) -> Response | None:
         """The response to ``req``; None means drop the connection."""
@@ -67,26 +56,8 @@ class EmulatorServer(ThreadingHTTPServer):
                 return self.app.fault_response(fault.status, fault.retry_after)
         return self.app.dispatch(req)
 
-    # Track connections so close_connections() can end keep-alive sessions.
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.info("%s connection error", self.app.name, exc_info=True)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            open_now = list(self._open)
-        for sock in open_now:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 class EmulatorHandler(BaseHTTPRequestHandler):
@@ -163,19 +134,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         return
 
 
-class RunningEmulator(Generic[E]):
+class RunningEmulator(Stoppable, Generic[E]):
     """An emulator served from a background thread of this process."""
 
     def __init__(self, app: E, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self.server = EmulatorServer(app, host, port)
-        self._thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"emulator-{app.name}",
-            daemon=True,
-        )
-        self._thread.start()
+        self.server.serve_in_background(f"emulator-{app.name}")
 
     @property
     def url(self) -> str:
@@ -186,23 +151,7 @@ class RunningEmulator(Generic[E]):
         return int(self.server.server_address[1])
 
     def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        self.server.shutdown()
-        self.server.server_close()
-        self.server.close_connections()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> RunningEmulator[E]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.server.stop()
 
 
 def serve_in_thread(app: E, host: str = "127.0.0.1", port: int = 0) -> RunningEmulator[E]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
+from ansible_collections.apikeys.rotation.plugins.module_utils._defaults import LEASE
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ConfigError
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
 from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import parse_duration
@@ -13,7 +14,7 @@ from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import Ke
 
 
 class ActionModule(KeyAction):
-    ARGSPEC = spec(KEY, SCHEDULE, STORE, resume_after={"type": "str", "default": "10m"},
+    ARGSPEC = spec(KEY, SCHEDULE, STORE, resume_after={"type": "str", "default": LEASE},
                    return_secret={"type": "bool", "default": False},
                    emergency={"type": "bool", "default": False})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
+from ansible_collections.apikeys.rotation.plugins.module_utils._defaults import POSTPONE_BY
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ConfigError
 from ansible_collections.apikeys.rotation.plugins.module_utils._revocation import postpone
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
@@ -17,9 +18,10 @@ class ActionModule(KeyAction):
     ARGSPEC = spec(KEY, SCHEDULE, STORE,
                    state={"type": "str", "required": True,
                           "choices": ["promote", "import", "clear_previous", "postpone"]},
-                   postpone_by={"type": "str", "default": "10m"},
+                   postpone_by={"type": "str", "default": POSTPONE_BY},
                    reason={"type": "str", "default": "new key not yet seen in use"},
                    rotation_id={"type": "str"},
+                   owner={"type": "str"},
                    key={"type": "str", "no_log": True},
                    key_id={"type": "str"},
                    verify={"type": "bool", "default": True},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback
 
+from . import _defaults
+
 # doc_fragments/store.py
 STORE = {
     "vault_url": {"type": "str", "fallback": (env_fallback, ["VAULT_ADDR"])},
@@ -16,7 +18,7 @@ STORE = {
     "vault_ca_cert": {"type": "path", "fallback": (env_fallback, ["VAULT_CACERT"])},
     "vault_validate_certs": {"type": "bool", "default": True},
     "vault_allow_http": {"type": "bool", "default": False},
-    "vault_timeout": {"type": "int", "default": 10},
+    "vault_timeout": {"type": "int", "default": _defaults.STORE_TIMEOUT},
 }
 
 # doc_fragments/key.py: not "required" here, so that a missing inventory variable is
@@ -33,9 +35,9 @@ KEY = {
 SCHEDULE = {
     "rotation_frequency": {"type": "str"},
     "grace_period": {"type": "str"},
-    "clock_skew": {"type": "str", "default": "30s"},
+    "clock_skew": {"type": "str", "default": _defaults.CLOCK_SKEW},
     "consumer_cache_ttl": {"type": "str"},
-    "consumer_cache_margin": {"type": "str", "default": "1m"},
+    "consumer_cache_margin": {"type": "str", "default": _defaults.CACHE_MARGIN},
 }
 
 

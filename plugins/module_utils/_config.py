@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ._defaults import CACHE_MARGIN, CLOCK_SKEW
 from ._errors import ConfigError
 from ._factory import provider_class
 from ._timeutil import format_duration, parse_duration
 
-
-DEFAULT_CACHE_MARGIN = "1m"
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class KeyConfig:
     provider_options: dict[str, Any] = field(default_factory=dict)
     rotation_frequency: Optional[int] = None   # seconds
     grace_period: Optional[int] = None         # seconds
-    clock_skew: int = 30                       # seconds allowed between the controller's and others' clocks
+    clock_skew: int = parse_duration(CLOCK_SKEW)  # seconds allowed between the controller's and others' clocks
 
 
 def _duration(key: str, field_name: str, value: Any, allow_zero: bool = False) -> Optional[int]:
@@ -53,7 +52,7 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
     cls.validate_options(key, options)
     frequency = _duration(key, "apikeys_rotation_frequency", args.get("rotation_frequency"))
     grace = _duration(key, "apikeys_grace_period", args.get("grace_period"))
-    skew = _duration(key, "apikeys_clock_skew", args.get("clock_skew"), allow_zero=True)
+    skew = _duration(key, "apikeys_clock_skew", args.get("clock_skew") or CLOCK_SKEW, allow_zero=True)
     if need_schedule and frequency is None:
         raise ConfigError(key, "apikeys_rotation_frequency", "missing")
     if need_schedule and grace is None:
@@ -62,7 +61,7 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
         raise ConfigError(key, "apikeys_grace_period", "is longer than apikeys_rotation_frequency: the next "
                           "rotation would be due before the old key may be revoked")
     cache_ttl = _duration(key, "apikeys_consumer_cache_ttl", args.get("consumer_cache_ttl"))
-    margin = _duration(key, "apikeys_consumer_cache_margin", args.get("consumer_cache_margin") or DEFAULT_CACHE_MARGIN,
+    margin = _duration(key, "apikeys_consumer_cache_margin", args.get("consumer_cache_margin") or CACHE_MARGIN,
                        allow_zero=True) or 0
     if cache_ttl is not None and grace is not None and grace < cache_ttl + margin:
         raise ConfigError(key, "apikeys_grace_period", f"{format_duration(grace)} is shorter than "
@@ -70,4 +69,4 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
                           f"= {format_duration(cache_ttl + margin)}: consumers could still hold the old key when it "
                           "is revoked")
     return KeyConfig(name=key, provider=args["provider"], vault_path=path.strip("/"), provider_options=options,
-                     rotation_frequency=frequency, grace_period=grace, clock_skew=30 if skew is None else skew)
+                     rotation_frequency=frequency, grace_period=grace, clock_skew=skew or 0)

@@ -31,7 +31,14 @@ class StoreError(ApiKeysError):
 
 
 class StoreUnavailable(StoreError):
+    """The store could not be reached or failed. ``maybe_applied``: the request may have been carried out
+    and only its answer lost (a timeout or a dropped connection after it was sent)."""
+
     kind = "store_unavailable"
+
+    def __init__(self, message: str, maybe_applied: bool = False) -> None:
+        self.maybe_applied = maybe_applied
+        super().__init__(message)
 
 
 class StoreSealed(StoreError):
@@ -68,3 +75,24 @@ class RotationRefused(ApiKeysError):
     """The record's state does not allow the requested step (in progress, in grace...)."""
 
     kind = "refused"
+
+
+class OutcomeUnknown(StoreError):
+    """A write's answer never came and the record could not be read back: it may or may not have happened.
+
+    Nothing is compensated after it; the next run finds out from the record.
+    """
+
+    kind = "unknown_outcome"
+
+
+class LostOwnership(CasConflict):
+    """Another run took over this run's rotation (its lease had expired): this run stops, touching nothing."""
+
+    kind = "lost_ownership"
+
+
+class ClockSkew(ApiKeysError):
+    """The controller's clock and the store's disagree by more than ``apikeys_clock_skew``."""
+
+    kind = "clock_skew"

@@ -10,6 +10,10 @@ The phase is derived from which fields are present, never stored twice:
 * ``grace``   the old key kept as ``previous_key`` until ``previous_key_revocation_at``
 * ``revoking`` a rollback restored the previous key and is revoking the faulty one
 
+From intent to promotion the rotation belongs to one run: ``lease_owner`` (a token of that run)
+until ``lease_until`` (store time), renewed by each of its writes. What each action may do in each
+phase is the table in ``_protocol``; the transitions there are pure functions of this record.
+
 ``incidents`` keeps the last emergency and rollback actions (what was revoked, when; no secret).
 """
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Any, Optional
 from ._timeutil import to_iso
 
 SECRET_FIELDS = ("key", "previous_key", "pending_key", "revoking_key")
-INTENT_FIELDS = ("rotation_id", "pending_key_name", "intent_at", "intent_known_ids")
+#: from intent to promotion; ``lease_*`` say which run owns the rotation and until when (renewed at each step)
+INTENT_FIELDS = ("rotation_id", "pending_key_name", "intent_at", "intent_known_ids", "lease_owner", "lease_until",
+                 "taken_over_from", "taken_over_at")
 PENDING_FIELDS = ("pending_key", "pending_key_id", "pending_created_at", "pending_verified_at")
 PREVIOUS_FIELDS = ("previous_key", "previous_key_id", "previous_key_revocation_at", "previous_key_deactivated_at",
                    "previous_rotated_at", "previous_key_compromised", "revocation_postponed_until", "revocation_postponements",
@@ -90,6 +96,7 @@ def summary(data: Optional[dict[str, Any]], version: int = 0) -> dict[str, Any]:
         "revocation_postponed_until": data.get("revocation_postponed_until"),
         "revocation_postponements": int(data.get("revocation_postponements") or 0),
         "last_revoked_key_id": data.get("last_revoked_key_id"),
+        "lease_until": data.get("lease_until"),
     }
 
 
@@ -97,7 +104,7 @@ def metadata(data: dict[str, Any], provider: str, result: str, error: str, now: 
     """``custom_metadata``: readable with a metadata-only policy, so monitoring needs no secret access."""
     fields = summary(data)
     shown = ("phase", "key_id", "rotated_at", "previous_key_id", "previous_key_revocation_at",
-             "rotation_id", "pending_key_id", "revocation_postponed_until", "last_revoked_key_id")
+             "rotation_id", "pending_key_id", "revocation_postponed_until", "last_revoked_key_id", "lease_until")
     out = {k: str(fields[k]) for k in shown if fields[k] is not None}
     out.update(provider=provider, last_result=result, updated_at=to_iso(now), managed_by="apikeys.rotation")
     if error:  # Vault refuses empty metadata values

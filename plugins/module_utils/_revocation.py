@@ -10,9 +10,10 @@ import time
 from datetime import datetime
 from typing import Any, Optional
 
+from . import _protocol as protocol
 from ._checkpoint import checkpoint
 from ._errors import RotationRefused
-from ._record import PREVIOUS_FIELDS, phase, with_incident, without
+from ._record import phase
 from ._rotation import Rotation
 from ._timeutil import add_seconds, format_duration, from_iso, to_iso
 from .evidence._base import Observation
@@ -68,7 +69,7 @@ def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool
     if key_id and key_id != target:
         raise RotationRefused(f"key '{name}': refusing to revoke {key_id}: the record does not hold it as its "
                               "previous key (only keys of the managed lineage are revoked)")
-    if not target:
+    if protocol.decide("revoke", data, name, rotation.cfg.vault_path) == "nothing":
         return rotation.result(False, "no previous key to revoke", data, None, entry.version)
     if target == data.get("key_id"):  # a corrupt record; never revoke what applications read
         raise RotationRefused(f"key '{name}': previous and current key are the same ({target}); not revoked")
@@ -77,15 +78,13 @@ def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool
     if soft:
         if data.get("previous_key_deactivated_at"):
             return rotation.result(False, f"previous key {target} is already deactivated", data, None, entry.version)
-        after = dict(data, previous_key_deactivated_at=to_iso(now))
+        after = protocol.previous_deactivated(data, now)
         if rotation.check_mode:
             return rotation.result(True, f"would deactivate previous key {target}", data, after, entry.version)
         provider.deactivate(target)
         entry = rotation.write(entry, after, "deactivated")
         return rotation.result(True, f"deactivated previous key {target} (reversible)", data, after, entry.version)
-    after = dict(without(data, PREVIOUS_FIELDS), last_revoked_key_id=target, last_revoked_at=to_iso(now))
-    if incident:
-        after = with_incident(after, now, kind=incident, action="revoked the compromised key", key_id=target)
+    after = protocol.previous_revoked(data, now, incident)
     if rotation.check_mode:
         return rotation.result(True, f"would revoke previous key {target}", data, after, entry.version)
     rotation.store.preflight(rotation.cfg.vault_path)
@@ -104,12 +103,9 @@ def postpone(rotation: Rotation, seconds: int, reason: str) -> dict[str, Any]:
     """Put the revocation off by ``seconds``, counting postponements and recording why."""
     entry = rotation.require()
     data = entry.data
-    if phase(data) != "grace":
-        raise RotationRefused(f"key '{rotation.cfg.name}': nothing to postpone (phase {phase(data)})")
-    count = int(data.get("revocation_postponements") or 0) + 1
-    until = to_iso(add_seconds(rotation.clock(), seconds))
-    after = dict(data, revocation_postponed_until=until, revocation_postponements=count,
-                 revocation_wait_reason=reason[:300])
+    protocol.decide("postpone", data, rotation.cfg.name, rotation.cfg.vault_path)
+    after = protocol.postponed(data, rotation.clock(), seconds, reason)
+    until, count = after["revocation_postponed_until"], after["revocation_postponements"]
     if not rotation.check_mode:
         entry = rotation.write(entry, after, "postponed")
     return rotation.result(True, f"revocation of {data['previous_key_id']} postponed to {until} "

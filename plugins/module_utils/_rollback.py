@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from . import _protocol as protocol
 from ._errors import RotationRefused
-from ._record import PREVIOUS_FIELDS, phase, with_incident, without
 from ._rotation import Rotation
 from ._timeutil import to_iso
 
@@ -21,7 +21,8 @@ def rollback(rotation: Rotation, reason: str) -> dict[str, Any]:
     entry = rotation.require()
     data = entry.data
     name = rotation.cfg.name
-    if phase(data) == "revoking":  # an earlier rollback stopped between its two steps
+    step = protocol.decide("rollback", data, name, rotation.cfg.vault_path)
+    if step == "finish_revoking":  # an earlier rollback stopped between its two steps
         faulty = data["revoking_key_id"]
         if rotation.check_mode:
             return rotation.result(True, f"would finish revoking faulty key {faulty}", data, None, entry.version)
@@ -29,14 +30,6 @@ def rollback(rotation: Rotation, reason: str) -> dict[str, Any]:
         return rotation.result(True, f"finished the rollback: faulty key {faulty} revoked", data, entry.data,
                                entry.version, revoked_key_id=faulty, revoked_at=to_iso(rotation.clock()),
                                revoked_at_epoch=time.time())
-    if phase(data) in ("intent", "pending"):
-        raise RotationRefused(f"key '{name}': rotation {data.get('rotation_id')} is in progress; roll back once it "
-                              "has finished (or cleaned up)")
-    if not data.get("previous_key_id"):
-        last = f" (key {data['last_revoked_key_id']} was revoked at {data['last_revoked_at']})" \
-            if data.get("last_revoked_key_id") else ""
-        raise RotationRefused(f"key '{name}': nothing to roll back to: the record holds no previous key{last}; "
-                              "nothing was changed")
     previous_id = str(data["previous_key_id"])
     if previous_id == str(data.get("key_id")):  # a corrupt record: never revoke what applications read
         raise RotationRefused(f"key '{name}': previous and current key are the same ({previous_id}); "
@@ -56,14 +49,10 @@ def rollback(rotation: Rotation, reason: str) -> dict[str, Any]:
                               "rolling back to it would break every consumer; nothing was changed")
     faulty = str(data["key_id"])
     now = rotation.clock()
-    restored = dict(without(data, PREVIOUS_FIELDS), key=data["previous_key"], key_id=previous_id,
-                    rotated_at=data.get("previous_rotated_at") or data["rotated_at"], rolled_back_at=to_iso(now),
-                    rollback_reason=reason[:300], revoking_key=data["key"], revoking_key_id=faulty)
-    restored = with_incident(restored, now, kind="rollback", action="restored the previous key",
-                             key_id=previous_id, revoked_key_id=faulty, reason=reason[:200])
+    restored = protocol.rolled_back(data, now, reason)
     msg = f"rolled back to key {previous_id}; faulty key {faulty} revoked"
     if rotation.check_mode:
-        return rotation.result(True, "would have " + msg, data, without(restored, ("revoking_key", "revoking_key_id")),
+        return rotation.result(True, "would have " + msg, data, protocol.revoking_done(restored),
                                entry.version)
     entry = rotation.write(entry, restored, "rolling back")
     entry = rotation.finish_revoking(entry)

@@ -13,15 +13,26 @@ description:
   - "Intent: records a rotation id and the new key's name before the provider is called, so that a
     crash after creation can be cleaned up by finding the key by name."
   - "Create: creates the new key at the provider with the current key's rights, and writes its secret
-    into the record's pending slot at once. If that write fails, the new key is revoked."
+    into the record's pending slot at once. If that write surely failed, the new key is revoked. If its
+    answer was lost, the record is read back: the run goes on when the write was made, and when the
+    record cannot be read the key is left for the next run, which finds it in the record or by name."
+  - "Ownership: the run that records the intent owns the rotation until its promotion, by a lease
+    (C(lease_owner), C(lease_until) in the record, renewed at each step). Before each call to the
+    provider the run checks that the record is still as it left it; if another run took over, it
+    stops without touching the provider (error C(lost_ownership))."
+  - "Time: the controller's clock is checked against the store's (Vault's C(sys/health) server time)
+    before anything changes; beyond O(clock_skew) the task fails (error C(clock_skew))."
   - "Verify: calls the provider with the new key until it is accepted or the provider's activation
     timeout passes (AWS IAM keys take seconds to work). If it is never accepted, the new key is
     revoked, the current key stays current, and the task fails."
   - Refuses while a previous key still awaits revocation, and before creating when the provider's
     key cap is reached (the count and the limit are in the message).
-  - Re-running after a crash resumes. A pending key is verified again; an intent left by a run that
-    died more than O(resume_after) ago is cleaned up (the key it may have created is revoked) and a
-    new rotation starts; a younger one is refused as in progress.
+  - Re-running after a crash resumes, once the dead run's lease has expired. Its pending key is
+    claimed, verified and returned for promotion (RV(outcome=resumed)); its intent is cleaned up (the
+    key it may have created is found by name and revoked) and a new rotation starts. A rotation whose
+    lease is still running is refused as in progress, and nothing is changed.
+  - An error while the new key is being tested that keeps the test from being made at all (for example
+    a secret that cannot be sent in an HTTP header) revokes the pending key; the current key stays.
   - The secret never reaches Ansible unless O(return_secret=true).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -39,8 +50,10 @@ attributes:
 options:
   resume_after:
     description:
-      - How old an unfinished intent must be before this module treats its run as dead and cleans it up.
-      - V(0s) takes over at once; use it only when you know no other run is working on the key.
+      - The lease this run holds on its rotation, renewed at each of its steps. Another run takes the
+        rotation over only once the lease has expired.
+      - V(0s) takes over another run's rotation at once, whatever its lease; use it only when you know
+        that run is dead.
     type: str
     default: 10m
   emergency:
@@ -81,6 +94,7 @@ EXAMPLES = r"""
     grace_period: 24h
     state: promote
     rotation_id: "{{ created.rotation_id }}"
+    owner: "{{ created.owner }}"
 """
 
 RETURN = r"""
@@ -89,6 +103,20 @@ rotation_id:
   returned: success
   type: str
   sample: "20261126T020000Z-4f1c2a"
+owner:
+  description:
+    - This run's token, written as the rotation's C(lease_owner); pass it to M(apikeys.rotation.vault_key_write)
+      (O(apikeys.rotation.vault_key_write#module:owner)) so that the promotion is made by the run that owns it.
+    - Not a secret.
+  returned: success
+  type: str
+  sample: "run-3f9a1c2b7d4e"
+outcome:
+  description:
+    - V(created) (this run made and verified the new key) or V(resumed) (it finished the rotation of a run
+      whose lease had expired).
+  returned: success
+  type: str
 key_id:
   description: Provider id of the new key (not a secret).
   returned: success, not in check mode
@@ -104,8 +132,11 @@ msg:
   type: str
 error:
   description: >-
-    On failure, its kind - C(config), C(conflict), C(refused), C(key_cap), C(key_test_failed),
-    C(provider), C(store), C(store_sealed), C(store_unavailable), C(store_forbidden).
+    On failure, its kind - C(config), C(conflict) (another run's write is in the record),
+    C(lost_ownership) (another run took this run's rotation over), C(refused) (for example a rotation in
+    progress), C(key_cap), C(key_test_failed), C(provider), C(store), C(store_sealed), C(store_unavailable),
+    C(store_forbidden), C(unknown_outcome) (a store write got no answer and the record could not be read
+    back: nothing was compensated; the next run finds out), C(clock_skew).
   returned: failure
   type: str
 secret:

@@ -52,6 +52,12 @@ options:
       - With O(state=promote), promote only the pending key of this rotation (the RV(apikeys.rotation.api_key_create#module:rotation_id)
         of the create step); a pending key of another run is refused.
     type: str
+  owner:
+    description:
+      - With O(state=promote), the run that owns the rotation (the RV(apikeys.rotation.api_key_create#module:owner)
+        of the create step). A rotation that another run has taken over is then refused (error C(lost_ownership)).
+      - Without it, only a rotation whose owner's lease has expired (or that has none) is promoted.
+    type: str
   key:
     description: With O(state=import), the secret of the key in use today.
     type: str
@@ -90,6 +96,7 @@ EXAMPLES = r"""
     grace_period: 24h
     state: promote
     rotation_id: "{{ created.rotation_id }}"
+    owner: "{{ created.owner }}"
 """
 
 RETURN = r"""
@@ -105,6 +112,12 @@ postponements:
 rotation_id:
   description: The promoted rotation.
   returned: when O(state=promote) changed the record
+  type: str
+outcome:
+  description:
+    - With O(state=promote), V(promoted), or V(promoted_by_other) when another run (which had taken the
+      rotation over) already promoted it; then nothing is changed and the task does not fail.
+  returned: when O(state=promote)
   type: str
 msg:
   description: What was done.

@@ -86,4 +86,4 @@ class KeyAction(ActionBase):
         # Neither constructor touches the network: clients are made on first use.
         provider = make_provider(cfg.name, cfg.provider, cfg.provider_options, args.get("provider_credential"))
         store = vault_store_from_options(cfg.name, args)
-        return Rotation(cfg, store, provider, check_mode=bool(self._task.check_mode))
+        return Rotation(cfg, store, provider, check_mode=bool(self._task.check_mode), owner=args.get("owner"))

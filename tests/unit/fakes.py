@@ -8,7 +8,7 @@ import copy
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ansible_collections.apikeys.rotation.plugins.module_utils._errors import CasConflict
+from ansible_collections.apikeys.rotation.plugins.module_utils._errors import CasConflict, StoreUnavailable
 from ansible_collections.apikeys.rotation.plugins.module_utils.providers._base import NewKey, Provider, Usage
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import Entry, Store
 
@@ -21,15 +21,24 @@ NOW = datetime(2024, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 class MemoryStore(Store):
     kind = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Optional[Any] = None) -> None:
         self.records: dict[str, tuple[dict[str, Any], int]] = {}
         self.meta: dict[str, dict[str, str]] = {}
         self.writes: list[dict[str, Any]] = []
+        self.clock = clock                  # the store's own clock (None: it has none)
+        self.lose_answers: set[int] = set()  # numbers (1-based, counted in self.writes) of writes applied, answer lost
+        self.retry_conflicts = False        # a lost answer shows as the client's retry conflicting with itself
+        self.reads_fail = False             # every read fails (the store went away)
 
     def preflight(self, path: str) -> None:
         pass
 
+    def now(self) -> Optional[datetime]:
+        return self.clock() if self.clock is not None else None
+
     def read(self, path: str) -> Optional[Entry]:
+        if self.reads_fail:
+            raise StoreUnavailable("memory store: unreachable")
         if path not in self.records:
             return None
         data, version = self.records[path]
@@ -47,6 +56,10 @@ class MemoryStore(Store):
             raise CasConflict(f"{path} changed since it was read (version {cas})")
         self.records[path] = (copy.deepcopy(data), current + 1)
         self.writes.append(copy.deepcopy(data))
+        if len(self.writes) in self.lose_answers:
+            if self.retry_conflicts:
+                raise CasConflict(f"{path} changed since it was read (version {cas})")
+            raise StoreUnavailable("memory store: no answer", maybe_applied=True)
         return current + 1
 
     def set_metadata(self, path: str, metadata: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Optional
 
 
@@ -38,3 +39,7 @@ class Store(ABC):
     @abstractmethod
     def set_metadata(self, path: str, metadata: dict[str, str]) -> None:
         """Replace the record's non-secret metadata (readable without the right to read secrets)."""
+
+    def now(self) -> Optional[datetime]:
+        """The store's own clock (UTC), the reference for deadlines; None when the store has none."""
+        return None

@@ -2,6 +2,7 @@
 """HashiCorp Vault / OpenBao KV version 2, through hvac."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Callable, Optional, TypeVar
 
 from .._errors import CasConflict, ConfigError, StoreError, StoreForbidden, StoreSealed, StoreUnavailable
@@ -72,6 +73,10 @@ class VaultKV2Store(Store):
             except (hvac_errors.InternalServerError, hvac_errors.BadGateway, hvac_errors.RateLimitExceeded) as exc:
                 raise Retryable(StoreUnavailable(f"vault: {what} failed: {type(exc).__name__}")) from exc
             except requests.exceptions.RequestException as exc:
+                if _maybe_sent(exc):
+                    raise Retryable(StoreUnavailable(
+                        f"vault at {self.url}: no answer ({type(exc).__name__}): {what} may or may not have "
+                        "been done", maybe_applied=True)) from exc
                 raise Retryable(StoreUnavailable(
                     f"vault at {self.url} unreachable ({type(exc).__name__}): {what} not done")) from exc
 
@@ -151,11 +156,31 @@ class VaultKV2Store(Store):
         answer = self._call(f"write {path}", put)
         return int((answer.get("data") or {}).get("version", cas + 1))
 
+    def now(self) -> Optional[datetime]:
+        """Vault's clock: ``server_time_utc`` of ``sys/health`` (unauthenticated; seconds)."""
+        answer = self._call("read the server time", lambda: self.client.adapter.get(
+            "/v1/sys/health", params={"standbyok": "true", "perfstandbyok": "true"}))
+        seconds = answer.get("server_time_utc") if isinstance(answer, dict) else None
+        if not isinstance(seconds, (int, float)):
+            return None
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
     def set_metadata(self, path: str, metadata: dict[str, str]) -> None:
         mount, sub = self._split(path)
         clean = {k: str(v)[:512] for k, v in metadata.items() if v not in (None, "")}
         self._call(f"update the metadata of {path}", lambda: self.client.secrets.kv.v2.update_metadata(
             path=sub, custom_metadata=clean, mount_point=mount))
+
+
+def _maybe_sent(exc: Exception) -> bool:
+    """Could the request have reached Vault? Not when the connection was never made."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", exc.args[0])
+        if type(reason).__name__ == "NewConnectionError" or isinstance(reason, ConnectionRefusedError):
+            return False
+    return True
 
 
 def _first_line(exc: Exception) -> str:

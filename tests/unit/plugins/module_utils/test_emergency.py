@@ -83,8 +83,9 @@ def seed(store: MemoryStore, data: dict[str, Any]) -> None:
 
 
 def rotation(store: MemoryStore, provider: FakeProvider, *, check_mode: bool = False, now: datetime = NOW,
-             config: Optional[KeyConfig] = None) -> Rotation:
-    return Rotation(config or cfg(), store, provider, clock=Clock(now), sleep=Sleeps(), check_mode=check_mode)
+             config: Optional[KeyConfig] = None, owner: Optional[str] = None) -> Rotation:
+    return Rotation(config or cfg(), store, provider, clock=Clock(now), sleep=Sleeps(), check_mode=check_mode,
+                    owner=owner)
 
 
 def make_provider(extra: dict[str, tuple[str, str]], limit: Optional[int] = None) -> FakeProvider:
@@ -309,7 +310,8 @@ def test_emergency_end_to_end_leaves_one_live_key(store, name):
     _record, provider, _contained = start(store, name, limit=2)
     created = rotation(store, provider, now=NOW).create(emergency=True)
     promoted_at = NOW + timedelta(minutes=2)
-    promoted = rotation(store, provider, now=promoted_at).promote(created["rotation_id"], emergency=True)
+    promoted = rotation(store, provider, now=promoted_at, owner=created["owner"]).promote(created["rotation_id"],
+                                                                                     emergency=True)
 
     data = store.data()
     new_id = provider.created[0]

@@ -49,10 +49,10 @@ def seed(store: MemoryStore, data: dict[str, Any]) -> None:
     store.writes.clear()
 
 
-def rotation(store, provider, *, check_mode=False, clock=None, config=None, sleep=None) -> Rotation:
+def rotation(store, provider, *, check_mode=False, clock=None, config=None, sleep=None, owner=None) -> Rotation:
     return Rotation(config or cfg(), store, provider, clock=clock or Clock(),
                     sleep=sleep if sleep is not None else Sleeps(),
-                    check_mode=check_mode)
+                    check_mode=check_mode, owner=owner)
 
 
 def assert_no_secret(value: Any, *secrets: str) -> None:
@@ -330,8 +330,9 @@ def test_old_intent_check_mode_changes_nothing(store, provider):
     assert provider.revoked == [] and provider.created == [] and store.writes == []
 
 
-def unverified_pending() -> dict[str, Any]:
-    return dict(intent_record(5), pending_key="sk-PEND-canary", pending_key_id="key-pend",
+def unverified_pending(age_seconds: float = 1200) -> dict[str, Any]:
+    """A pending key of a run whose lease has expired (the default resume_after is 10m)."""
+    return dict(intent_record(age_seconds), pending_key="sk-PEND-canary", pending_key_id="key-pend",
                 pending_created_at=to_iso(NOW))
 
 
@@ -344,11 +345,13 @@ def test_resume_pending_verifies(store, provider):
     assert_no_secret(result, "sk-PEND-canary", OLD_SECRET)
 
 
-def test_resume_verified_pending_is_unchanged(store, provider):
+def test_resume_verified_pending_only_claims_it(store, provider):
     seed(store, dict(unverified_pending(), pending_verified_at=to_iso(NOW)))
-    result = rotation(store, provider).create()
-    assert result["changed"] is False
-    assert provider.created == [] and store.writes == []
+    r = rotation(store, provider)
+    result = r.create()
+    assert result["outcome"] == "resumed" and "of a dead run" in result["msg"]
+    assert provider.created == [] and provider.accept_calls == []
+    assert len(store.writes) == 1 and store.data()["lease_owner"] == r.owner   # the takeover, nothing else
 
 
 def test_resume_pending_check_mode(store, provider):

@@ -1,0 +1,156 @@
+# Internal to this collection: not a public API; may change without notice.
+"""One key's record in its store, for one task: reads, check-and-set writes, time, and the scrubber.
+
+* A write whose answer was lost is resolved by reading the record back: the run's own data there means
+  the write happened (a lost answer, or a retry that conflicted with its own first try); the record
+  unchanged means it did not; anything else is another run's write, named as such. When the record
+  cannot be read back either, the outcome is unknown (``OutcomeUnknown``): the caller compensates nothing.
+* Time is the controller's clock checked against the store's: beyond ``apikeys_clock_skew`` the task
+  stops before it changes anything; within it, timestamps and deadlines follow the store's clock.
+* Every secret read or received is remembered, so any message can be scrubbed before it leaves.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Callable, Optional
+
+from ._config import KeyConfig
+from ._errors import ApiKeysError, CasConflict, ClockSkew, LostOwnership, OutcomeUnknown, StoreError, \
+    StoreUnavailable
+from ._record import SECRET_FIELDS, HIDDEN, metadata
+from ._timeutil import format_duration, utcnow
+from .stores._base import Entry, Store
+
+
+class Session:
+    def __init__(self, cfg: KeyConfig, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.controller_clock = clock
+        self.warnings: list[str] = []
+        self._secrets: set[str] = set()
+        self._offset: Optional[timedelta] = None
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The store's time: the controller's clock, checked once against the store's, then corrected."""
+        if self._offset is None:
+            before = self.controller_clock()
+            theirs = self.store.now()
+            if theirs is None:
+                self._offset = timedelta(0)
+            else:
+                # the store's clock has whole seconds: allow one more second on top of the skew
+                offset = theirs - before
+                seconds = offset.total_seconds()
+                if abs(seconds) > self.cfg.clock_skew + 1:
+                    side = "behind" if seconds > 0 else "ahead of"
+                    raise ClockSkew(f"key '{self.cfg.name}': the controller's clock is {format_duration(abs(seconds))}"
+                                    f" {side} the store's ({self.store.kind}), more than apikeys_clock_skew "
+                                    f"{format_duration(self.cfg.clock_skew)}: grace periods and leases would be "
+                                    "wrong; fix the controller's time (NTP); nothing was changed")
+                self._offset = offset
+        return self.controller_clock() + self._offset
+
+    # -- secrets --------------------------------------------------------------------------------
+
+    def remember(self, secret: str) -> None:
+        if secret:
+            self._secrets.add(str(secret))
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, HIDDEN)
+        return text
+
+    # -- the record -----------------------------------------------------------------------------
+
+    def read(self) -> Optional[Entry]:
+        entry = self.store.read(self.cfg.vault_path)
+        if entry is not None:
+            for name in SECRET_FIELDS:
+                if entry.data.get(name):
+                    self.remember(str(entry.data[name]))
+        return entry
+
+    def write(self, entry: Entry, data: dict[str, Any], result: str) -> Entry:
+        """Replace the record read as ``entry`` with ``data`` (check-and-set), resolving a lost answer."""
+        try:
+            version = self.store.write(self.cfg.vault_path, data, cas=entry.version)
+        except CasConflict as exc:
+            version = self._resolve(entry, data, result, exc)
+        except StoreUnavailable as exc:
+            if not exc.maybe_applied:
+                raise
+            version = self._resolve(entry, data, result, exc)
+        self.publish(data, result, "")
+        return Entry(data=data, version=version)
+
+    def _resolve(self, entry: Entry, data: dict[str, Any], result: str, cause: Exception) -> int:
+        name = self.cfg.name
+        try:
+            now = self.store.read(self.cfg.vault_path)
+        except ApiKeysError as exc:
+            raise OutcomeUnknown(f"key '{name}': the {result} write got no answer ({cause}) and the record cannot "
+                                 f"be read back ({exc}): whether it was written is unknown; nothing more was done "
+                                 "and nothing was revoked; the next run finds out from the record") from None
+        if now is not None and now.data == data:
+            self.warnings.append(f"key '{name}': the store's answer to the {result} write was lost; read back, "
+                                 "the write had been made")
+            return now.version
+        if (now.version if now is not None else 0) == entry.version:
+            if isinstance(cause, CasConflict):  # cannot happen with a true check-and-set store
+                raise CasConflict(f"key '{name}': {cause}") from None
+            raise cause
+        raise self.conflict(entry, now)
+
+    def conflict(self, entry: Entry, now: Optional[Entry]) -> CasConflict:
+        """The error for a record that another run changed since ``entry`` was read; it names that run."""
+        theirs = (now.data if now is not None else {}) or {}
+        mine = entry.data.get("lease_owner")
+        owner = theirs.get("lease_owner")
+        if mine and owner != mine:
+            rotation = entry.data.get("rotation_id")
+            if owner:
+                what = f"was taken over by another run (run {owner}, lease until {theirs.get('lease_until')})"
+            elif theirs.get("last_rotation_id") == rotation:
+                what = f"was finished by another run (run {theirs.get('promoted_by')})"
+            else:
+                what = "was cleaned up by another run"
+            return _with_current(theirs, LostOwnership(f"key '{self.cfg.name}': rotation {rotation} {what}; this run "
+                                                       "stopped without touching the provider"))
+        who = f" (run {owner}, rotation {theirs.get('rotation_id')})" if owner else ""
+        return _with_current(theirs, CasConflict(f"key '{self.cfg.name}': another run{who} changed the record since it was read (version "
+                           f"{entry.version} -> {now.version if now is not None else 'deleted'}): another run is "
+                           "working on this key; stopped without changing anything more"))
+
+    def confirm(self, entry: Entry) -> Entry:
+        """Before a provider call: the record is still as this run last wrote it (else stop, touching nothing)."""
+        now = self.read()
+        if now is not None and now.version == entry.version:
+            return now
+        raise self.conflict(entry, now)
+
+    def publish(self, data: dict[str, Any], result: str, error: str) -> None:
+        """The record's non-secret state into its metadata, where monitoring looks (best effort)."""
+        try:
+            self.store.set_metadata(self.cfg.vault_path,
+                                    metadata(data, self.cfg.provider, result, error, self.now()))
+        except StoreError as exc:
+            self.warnings.append(f"key '{self.cfg.name}': record written, metadata not updated: {exc}")
+
+    def record_failure(self, error: Exception) -> None:
+        """Best effort: show the failure in the record's metadata, where monitoring looks."""
+        try:
+            entry = self.store.read(self.cfg.vault_path)
+            if entry is not None:
+                self.publish(entry.data, "failed", self.scrub(str(error)))
+        except ApiKeysError:
+            pass
+
+
+def _with_current(data: dict[str, Any], error: Any) -> Any:
+    """The error, carrying the record as it is now (so a caller can tell whether it holds a key)."""
+    error.current = data
+    return error

@@ -55,8 +55,11 @@ sanity: setup tools
 	git ls-files -z --cached --others --exclude-standard | tar -cf - --null -T - | tar -xf - -C $(SANITY_COPY)
 	cd $(SANITY_COPY) && $(BIN)/ansible-test sanity --python 3.11 --venv --color no
 
+# ansible-lint (production profile), then the changelog: fragments (changelogs/fragments/) and changelog.yaml.
 lint: setup
 	$(BIN)/ansible-lint --offline
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml --strict changelogs/changelog.yaml
 
 molecule: setup
 	tests/molecule.sh

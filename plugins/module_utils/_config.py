@@ -15,7 +15,6 @@ from ._factory import provider_class
 from ._timeutil import format_duration, parse_duration
 
 
-
 @dataclass(frozen=True)
 class KeyConfig:
     name: str

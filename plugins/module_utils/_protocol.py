@@ -47,8 +47,8 @@ TABLE: dict[str, dict[str, Union[str, Refusal]]] = {
         "grace": "contain_previous",
         "revoking": "finish_revoking",
     },
-    "promote": {p: Refusal("nothing to promote (phase {phase})") for p in ("absent", "idle", "intent", "grace",
-                                                                             "revoking")},
+    "promote": {p: Refusal("nothing to promote (phase {phase})")
+                for p in ("absent", "idle", "intent", "grace", "revoking")},
     "revoke": {"absent": NO_RECORD, "idle": "nothing", "intent": "nothing", "pending": "nothing",
                "grace": "revoke", "revoking": "nothing"},
     "rollback": {
@@ -64,8 +64,8 @@ TABLE: dict[str, dict[str, Union[str, Refusal]]] = {
                           "track of a live key") for p in ("idle", "intent", "pending", "grace", "revoking")},
     "clear_previous": {"absent": NO_RECORD, "idle": "nothing", "intent": "nothing", "pending": "nothing",
                        "grace": "clear_previous", "revoking": "nothing"},
-    "postpone": {p: Refusal("nothing to postpone (phase {phase})") for p in ("absent", "idle", "intent", "pending",
-                                                                             "revoking")},
+    "postpone": {p: Refusal("nothing to postpone (phase {phase})")
+                 for p in ("absent", "idle", "intent", "pending", "revoking")},
 }
 TABLE["promote"]["pending"] = "promote"
 TABLE["import"]["absent"] = "import"

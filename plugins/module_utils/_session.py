@@ -121,9 +121,11 @@ class Session:
             return _with_current(theirs, LostOwnership(f"key '{self.cfg.name}': rotation {rotation} {what}; this run "
                                                        "stopped without touching the provider"))
         who = f" (run {owner}, rotation {theirs.get('rotation_id')})" if owner else ""
-        return _with_current(theirs, CasConflict(f"key '{self.cfg.name}': another run{who} changed the record since it was read (version "
-                           f"{entry.version} -> {now.version if now is not None else 'deleted'}): another run is "
-                           "working on this key; stopped without changing anything more"))
+        version = now.version if now is not None else "deleted"
+        return _with_current(theirs, CasConflict(
+            f"key '{self.cfg.name}': another run{who} changed the record since it was read (version "
+            f"{entry.version} -> {version}): another run is working on this key; stopped without changing "
+            "anything more"))
 
     def confirm(self, entry: Entry) -> Entry:
         """Before a provider call: the record is still as this run last wrote it (else stop, touching nothing)."""

@@ -310,8 +310,8 @@ def test_emergency_end_to_end_leaves_one_live_key(store, name):
     _record, provider, _contained = start(store, name, limit=2)
     created = rotation(store, provider, now=NOW).create(emergency=True)
     promoted_at = NOW + timedelta(minutes=2)
-    promoted = rotation(store, provider, now=promoted_at, owner=created["owner"]).promote(created["rotation_id"],
-                                                                                     emergency=True)
+    promoter = rotation(store, provider, now=promoted_at, owner=created["owner"])
+    promoted = promoter.promote(created["rotation_id"], emergency=True)
 
     data = store.data()
     new_id = provider.created[0]

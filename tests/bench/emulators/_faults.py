@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,8 +21,10 @@ class Fault:
 
     ``match`` is ``"<METHOD> <path-prefix>"``; METHOD may be ``*``. A fault
     first sleeps ``delay`` seconds, then drops the connection (``drop``), or
-    answers ``status`` (with ``Retry-After: retry_after`` if set), or, with
-    neither, lets the request through (a pure delay).
+    answers ``status`` (with ``Retry-After: retry_after`` if set), or applies
+    the request and drops the connection without any answer (``lose_answer``:
+    the key really is created or deleted, the client never learns it), or, with
+    none of these, lets the request through (a pure delay).
     """
 
     match: str
@@ -30,6 +33,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     retry_after: int | None = None
+    lose_answer: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         found = _MATCH.match(self.match)
@@ -43,7 +47,7 @@ class Fault:
     def from_json(cls, body: Any) -> Fault:
         if not isinstance(body, dict):
             raise FaultSpecError("body must be a JSON object")
-        unknown = set(body) - {"match", "status", "count", "delay", "drop", "retry_after"}
+        unknown = set(body) - {"match", "status", "count", "delay", "drop", "retry_after", "lose_answer"}
         if unknown:
             raise FaultSpecError(f"unknown fields: {sorted(unknown)}")
         match = body.get("match")
@@ -54,11 +58,14 @@ class Fault:
             status=_opt_int(body, "status", 100, 599),
             count=_opt_int(body, "count", 1, None) or 1,
             delay=_delay(body.get("delay", 0)),
-            drop=_bool(body.get("drop", False)),
+            drop=_bool(body.get("drop", False), "drop"),
             retry_after=_opt_int(body, "retry_after", 0, None),
+            lose_answer=_bool(body.get("lose_answer", False), "lose_answer"),
         )
-        if fault.status is None and not fault.drop and fault.delay == 0:
-            raise FaultSpecError("give at least one of status, drop, delay")
+        if fault.status is None and not fault.drop and not fault.lose_answer and fault.delay == 0:
+            raise FaultSpecError("give at least one of status, drop, lose_answer, delay")
+        if fault.lose_answer and (fault.drop or fault.status is not None):
+            raise FaultSpecError("lose_answer applies the request: it goes with neither drop nor status")
         if fault.retry_after is not None and fault.status is None:
             raise FaultSpecError("retry_after needs status")
         return fault
@@ -81,18 +88,19 @@ def _delay(value: Any) -> float:
     return float(value)
 
 
-def _bool(value: Any) -> bool:
+def _bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise FaultSpecError("drop must be a boolean")
+        raise FaultSpecError(f"{name} must be a boolean")
     return value
 
 
 class FaultBook:
-    """Pending faults, first added first used. Thread-safe."""
+    """Pending faults, first added first used, and how often faults fired. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._fired: Counter[str] = Counter()
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -106,8 +114,14 @@ class FaultBook:
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)
+                    self._fired[fault.match] += 1
                     return fault
         return None
+
+    def fired(self) -> dict[str, Any]:
+        """How often faults fired since the emulator started (never reset), in total and per ``match``."""
+        with self._lock:
+            return {"total": sum(self._fired.values()), "by_match": dict(self._fired)}
 
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -6,6 +6,11 @@ clients stall ~40 ms per request on delayed ACKs (see TOOLCHAIN.md).
 
 Request logging goes to the ``tests.bench.emulators`` logger at INFO: method,
 path (never the query string), status. Headers and bodies are never logged.
+
+Besides the control API of ``_control.py``, ``GET /__emulator/faults/fired``
+answers how often injected faults fired since the emulator started
+(``{"total": n, "by_match": {"<match>": n}}``), so a test can tell that its
+fault was really hit and not merely armed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .._service import KeepAliveServer, Stoppable
 from ._base import Emulator, Request, Response
 from ._control import PREFIX, CallLog, handle_control
 from ._faults import FaultBook
+
+FIRED = PREFIX + "faults/fired"
 
 log = logging.getLogger("tests.bench.emulators")
 log.addHandler(logging.NullHandler())  # never fall back to printing on stderr
@@ -43,6 +50,8 @@ class EmulatorServer(KeepAliveServer):
 
     def answer(self, req: Request) -> Response | None:
         """The response to ``req``; None means drop the connection."""
+        if (req.method, req.path.rstrip("/")) == ("GET", FIRED):
+            return Response(200, self.faults.fired())
         if req.path.startswith(PREFIX):
             return handle_control(self.app, self.faults, self.calls, req)
         self.calls.record(req.method, req.path)
@@ -51,6 +60,9 @@ class EmulatorServer(KeepAliveServer):
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.drop:
+                return None
+            if fault.lose_answer:
+                self.app.dispatch(req)  # applied for real; the answer never leaves
                 return None
             if fault.status is not None:
                 return self.app.fault_response(fault.status, fault.retry_after)

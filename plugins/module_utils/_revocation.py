@@ -78,25 +78,25 @@ def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool
     if soft:
         if data.get("previous_key_deactivated_at"):
             return rotation.result(False, f"previous key {target} is already deactivated", data, None, entry.version)
-        after = protocol.previous_deactivated(data, now)
-        if rotation.check_mode:
-            return rotation.result(True, f"would deactivate previous key {target}", data, after, entry.version)
-        provider.deactivate(target)
-        entry = rotation.write(entry, after, "deactivated")
-        return rotation.result(True, f"deactivated previous key {target} (reversible)", data, after, entry.version)
+        return rotation.commit(entry, protocol.previous_deactivated(data, now), "deactivated",
+                               f"deactivated previous key {target} (reversible)",
+                               would=f"would deactivate previous key {target}", effect=lambda: provider.deactivate(target))
     after = protocol.previous_revoked(data, now, incident)
-    if rotation.check_mode:
-        return rotation.result(True, f"would revoke previous key {target}", data, after, entry.version)
-    rotation.store.preflight(rotation.cfg.vault_path)
-    checkpoint("before_revoke")
-    revoked = provider.revoke(target)
-    confirmed = time.time()
-    checkpoint("before_revoke_write")
-    entry = rotation.write(entry, after, "revoked")
-    state = "revoked" if revoked else "was already gone at the provider; forgotten"
-    return rotation.result(True, f"previous key {target} {state}", data, after, entry.version,
-                           revoked_key_id=target, provider_changed=revoked, revoked_at=after["last_revoked_at"],
-                           revoked_at_epoch=confirmed)
+    seen: dict[str, Any] = {}
+
+    def revoke() -> None:
+        rotation.store.preflight(rotation.cfg.vault_path)
+        checkpoint("before_revoke")
+        seen.update(revoked=provider.revoke(target), confirmed=time.time())
+
+    out = rotation.commit(entry, after, "revoked", f"previous key {target} revoked",
+                          would=f"would revoke previous key {target}", effect=revoke, before_write="before_revoke_write")
+    if seen:
+        if not seen["revoked"]:
+            out["msg"] = f"previous key {target} was already gone at the provider; forgotten"
+        out.update(revoked_key_id=target, provider_changed=seen["revoked"], revoked_at=after["last_revoked_at"],
+                   revoked_at_epoch=seen["confirmed"])
+    return out
 
 
 def postpone(rotation: Rotation, seconds: int, reason: str) -> dict[str, Any]:
@@ -106,7 +106,5 @@ def postpone(rotation: Rotation, seconds: int, reason: str) -> dict[str, Any]:
     protocol.decide("postpone", data, rotation.cfg.name, rotation.cfg.vault_path)
     after = protocol.postponed(data, rotation.clock(), seconds, reason)
     until, count = after["revocation_postponed_until"], after["revocation_postponements"]
-    if not rotation.check_mode:
-        entry = rotation.write(entry, after, "postponed")
-    return rotation.result(True, f"revocation of {data['previous_key_id']} postponed to {until} "
-                           f"(postponement {count}): {reason}", data, after, entry.version, postponements=count)
+    msg = f"revocation of {data['previous_key_id']} postponed to {until} (postponement {count}): {reason}"
+    return rotation.commit(entry, after, "postponed", msg, would=msg, postponements=count)

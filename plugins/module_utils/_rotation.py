@@ -85,6 +85,23 @@ class Rotation:
             raise ConfigError(self.cfg.name, "apikeys_provider", "this step needs the provider")
         return self.provider
 
+    def commit(self, entry: Entry, after: dict[str, Any], result_name: str, msg: str, *, would: str,
+               effect: Optional[Callable[[], Any]] = None, before_write: Optional[str] = None,
+               **extra: Any) -> dict[str, Any]:
+        """Carry out a planned step: ``effect`` (a provider call), then write ``after`` (check-and-set).
+
+        The one place where check mode parts from a real run: it shows the same plan (``would``, and the
+        diff to ``after``) and neither calls the provider nor writes.
+        """
+        if self.check_mode:
+            return self.result(True, would, entry.data, after, entry.version, **extra)
+        if effect is not None:
+            effect()
+        if before_write:
+            checkpoint(before_write)
+        written = self.write(entry, after, result_name)
+        return self.result(True, msg, entry.data, after, written.version, **extra)
+
     def _owned(self, data: dict[str, Any], lease: int) -> dict[str, Any]:
         return protocol.leased(data, self.owner, self.clock(), lease)
 
@@ -348,13 +365,11 @@ class Rotation:
         promoted = protocol.promoted(data, self.clock(), grace, emergency, self.owner)
         msg = (f"key {promoted['key_id']} is now current; previous key {promoted['previous_key_id']} stays valid "
                f"until {promoted['previous_key_revocation_at']}")
-        if self.check_mode:
-            return self.result(True, "would promote: " + msg, data, promoted, entry.version, outcome="promoted")
-        checkpoint("before_promote")
-        entry = self.write(entry, promoted, "rotated")
-        checkpoint("after_promote")
-        return self.result(True, msg, data, promoted, entry.version, rotation_id=data["rotation_id"],
-                           outcome="promoted")
+        out = self.commit(entry, promoted, "rotated", msg, would="would promote: " + msg, before_write="before_promote",
+                          rotation_id=data["rotation_id"], outcome="promoted")
+        if not self.check_mode:
+            checkpoint("after_promote")
+        return out
 
     # -- import an existing key -----------------------------------------------------------------------
 
@@ -376,10 +391,8 @@ class Rotation:
         if verify and not self.need_provider().accepts(secret, key_id):
             raise KeyTestFailed(f"key '{self.cfg.name}': {self.cfg.provider} rejects key {key_id}; not imported")
         record = protocol.imported(secret, key_id, created or self.clock())
-        if self.check_mode:
-            return self.result(True, f"would import key {key_id}", before, record, 0)
-        entry = self.write(Entry(data={}, version=0), record, "imported")
-        return self.result(True, f"imported key {key_id}", before, record, entry.version)
+        return self.commit(Entry(data={}, version=0), record, "imported", f"imported key {key_id}",
+                           would=f"would import key {key_id}")
 
     # -- forget a previous key that the provider no longer accepts ----------------------------------
 
@@ -391,9 +404,6 @@ class Rotation:
         if self.need_provider().accepts(str(data["previous_key"]), str(data["previous_key_id"])):
             raise RotationRefused(f"key '{self.cfg.name}': previous key {data['previous_key_id']} still works at "
                                   f"{self.cfg.provider}; revoke it first (apikeys.rotation.api_key_revoke)")
-        cleared = protocol.previous_forgotten(data)
-        if self.check_mode:
-            return self.result(True, f"would forget revoked key {data['previous_key_id']}", data, cleared,
-                               entry.version)
-        entry = self.write(entry, cleared, "revoked")
-        return self.result(True, f"forgot revoked key {data['previous_key_id']}", data, cleared, entry.version)
+        return self.commit(entry, protocol.previous_forgotten(data), "revoked",
+                           f"forgot revoked key {data['previous_key_id']}",
+                           would=f"would forget revoked key {data['previous_key_id']}")

@@ -63,28 +63,97 @@ def test_a_token_that_may_not_write_is_refused_before_anything_changes(caps: dic
     assert path in str(info.value) and "nothing was changed" in str(info.value)
 
 
-def test_checkpoints_do_nothing_without_the_test_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("APIKEYS_TEST_CRASH_AT", raising=False)
-    monkeypatch.delenv("APIKEYS_TEST_PAUSE_AT", raising=False)
+TEST_VARIABLES = ("APIKEYS_TEST_TRACE", "APIKEYS_TEST_CRASH_AT", "APIKEYS_TEST_ORPHAN_AT", "APIKEYS_TEST_PAUSE_AT")
+
+
+@pytest.fixture
+def kills(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """No test variable set; os.kill and os._exit recorded instead of done."""
+    for name in TEST_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    calls: list[Any] = []
+    monkeypatch.setattr(_checkpoint.os, "kill", lambda pid, sig: calls.append(("kill", pid, sig)))
+    monkeypatch.setattr(_checkpoint.os, "_exit", lambda code: calls.append(("exit", code)))
+    return calls
+
+
+def test_the_steps_are_the_rotation_steps_then_the_revocation_steps() -> None:
+    assert _checkpoint.STEPS == _checkpoint.ROTATION_STEPS + _checkpoint.REVOCATION_STEPS
+    assert len(set(_checkpoint.STEPS)) == len(_checkpoint.STEPS)
+    assert _checkpoint.ROTATION_STEPS[0] == "before_intent"
+    assert _checkpoint.REVOCATION_STEPS[-1] == "before_revoke_write"
+
+
+def test_checkpoints_do_nothing_without_the_test_variables(kills: list[Any], tmp_path: Path) -> None:
     for step in _checkpoint.STEPS:
         _checkpoint.checkpoint(step)
+    assert kills == [] and not list(tmp_path.iterdir())
 
 
-def test_a_pause_announces_itself_and_waits_for_go(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["before_verification", "", "BEFORE_CREATE", "before_create "])
+def test_an_unknown_step_is_refused(kills: list[Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                    name: str) -> None:
+    """A misspelt checkpoint in the code would make a fault test pass without its fault: refused, even unset."""
+    with pytest.raises(ValueError, match="unknown checkpoint"):
+        _checkpoint.checkpoint(name)
+    monkeypatch.setenv("APIKEYS_TEST_TRACE", str(tmp_path))
+    monkeypatch.setenv("APIKEYS_TEST_CRASH_AT", name)
+    with pytest.raises(ValueError, match="unknown checkpoint"):
+        _checkpoint.checkpoint(name)
+    assert kills == [] and not list(tmp_path.iterdir())
+
+
+def test_the_trace_records_every_step_reached(kills: list[Any], monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    monkeypatch.setenv("APIKEYS_TEST_TRACE", str(tmp_path))
+    for step in ("before_intent", "before_create", "before_create"):
+        _checkpoint.checkpoint(step)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"before_create.{os.getpid()}",
+                                                          f"before_intent.{os.getpid()}"]
+    assert kills == []
+
+
+def test_the_trace_is_written_before_a_crash(kills: list[Any], monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("APIKEYS_TEST_TRACE", str(tmp_path))
+    monkeypatch.setenv("APIKEYS_TEST_CRASH_AT", "before_promote")
+
+    def kill(pid: int, sig: int) -> None:
+        assert (tmp_path / f"before_promote.{os.getpid()}").exists(), "the trace comes first"
+        kills.append(("kill", pid, sig))
+
+    monkeypatch.setattr(_checkpoint.os, "kill", kill)
+    _checkpoint.checkpoint("before_promote")
+    assert kills == [("kill", os.getppid(), _checkpoint.signal.SIGKILL), ("exit", 137)]
+
+
+def test_a_pause_announces_itself_and_waits_for_go(kills: list[Any], monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
     monkeypatch.setenv("APIKEYS_TEST_PAUSE_AT", f"before_create:{tmp_path}")
     (tmp_path / "before_create.go").touch()
     _checkpoint.checkpoint("before_verify")                    # another step: no file
     assert not list(tmp_path.glob("before_verify.reached.*"))
     _checkpoint.checkpoint("before_create")
     assert (tmp_path / f"before_create.reached.{os.getpid()}").exists()
+    assert kills == []
 
 
-def test_a_crash_kills_the_parent_and_exits(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
+def test_a_crash_kills_the_parent_and_exits(kills: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APIKEYS_TEST_CRASH_AT", "before_promote")
-    monkeypatch.setattr(_checkpoint.os, "kill", lambda pid, sig: calls.append(("kill", pid, sig)))
-    monkeypatch.setattr(_checkpoint.os, "_exit", lambda code: calls.append(("exit", code)))
     _checkpoint.checkpoint("before_create")
-    assert calls == []
+    assert kills == []
     _checkpoint.checkpoint("before_promote")
-    assert calls == [("kill", os.getppid(), _checkpoint.signal.SIGKILL), ("exit", 137)]
+    assert kills == [("kill", os.getppid(), _checkpoint.signal.SIGKILL), ("exit", 137)]
+
+
+def test_an_orphan_kills_only_the_parent_and_goes_on(kills: list[Any], monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """The playbook dies; the worker lives on, and still honours a pause at the same step."""
+    monkeypatch.setenv("APIKEYS_TEST_ORPHAN_AT", "before_verify")
+    monkeypatch.setenv("APIKEYS_TEST_PAUSE_AT", f"before_verify:{tmp_path}")
+    (tmp_path / "before_verify.go").touch()
+    _checkpoint.checkpoint("before_create")
+    assert kills == []
+    _checkpoint.checkpoint("before_verify")
+    assert kills == [("kill", os.getppid(), _checkpoint.signal.SIGKILL)], "no exit: the worker goes on"
+    assert (tmp_path / f"before_verify.reached.{os.getpid()}").exists()

@@ -145,23 +145,32 @@ def test_another_runs_write_is_named_and_the_key_it_holds_is_not_revoked():
 
 # -- case 2: a live rotation is never taken over; a dead one is, and says so ------------------------------
 
+def after_the_pending_write(store: MemoryStore, other_run: Any) -> dict[str, Any]:
+    """Run ``other_run(seen)`` once, right after the first run's pending write (the first run paused there)."""
+    real_write = store.write
+    seen: dict[str, Any] = {}
+
+    def write(path: str, data: dict[str, Any], cas: int) -> int:
+        version = real_write(path, data, cas)
+        if "pending_key" in data and not seen:
+            seen["started"] = True
+            other_run(seen)
+        return version
+
+    store.write = write  # type: ignore[method-assign]
+    return seen
+
+
 def test_a_second_run_refuses_a_live_pending_rotation_without_touching_the_provider():
     store, provider = seeded(), make_provider()
     first = run(store, provider)
-    real_write = store.write
-    second: dict[str, Any] = {}
 
-    def pause_after_pending(path: str, data: dict[str, Any], cas: int) -> int:
-        version = real_write(path, data, cas)
-        if "pending_key" in data and not second:
-            second["started"] = True
-            with pytest.raises(RotationRefused) as info:
-                run(store, provider, clock=Clock(NOW + timedelta(minutes=9))).create()
-            second["error"] = str(info.value)
-            second["accepts"] = list(provider.accept_calls)
-        return version
+    def second_run(seen: dict[str, Any]) -> None:
+        with pytest.raises(RotationRefused) as info:
+            run(store, provider, clock=Clock(NOW + timedelta(minutes=9))).create()
+        seen.update(error=str(info.value), accepts=list(provider.accept_calls))
 
-    store.write = pause_after_pending  # type: ignore[method-assign]
+    second = after_the_pending_write(store, second_run)
     result = first.create()
     assert "in progress" in second["error"] and first.owner in second["error"]
     assert second["accepts"] == [] and len(provider.created) == 1
@@ -173,21 +182,14 @@ def test_a_second_run_refuses_a_live_pending_rotation_without_touching_the_provi
 def test_an_expired_lease_is_taken_over_and_the_first_run_stops_without_touching_the_provider():
     store, provider = seeded(), make_provider()
     first = run(store, provider)
-    real_write = store.write
-    taker: dict[str, Any] = {}
 
-    def pause_past_the_lease(path: str, data: dict[str, Any], cas: int) -> int:
-        version = real_write(path, data, cas)
-        if "pending_key" in data and not taker:
-            taker["started"] = True
-            later = Clock(NOW + timedelta(minutes=11))
-            taker["created"] = run(store, provider, clock=later).create()
-            taker["promoted"] = run(store, provider, clock=later, owner=taker["created"]["owner"]).promote(
-                taker["created"]["rotation_id"])
-            taker["accepts"] = len(provider.accept_calls)
-        return version
+    def taking_run(seen: dict[str, Any]) -> None:
+        later = Clock(NOW + timedelta(minutes=11))
+        created = run(store, provider, clock=later).create()
+        promoted = run(store, provider, clock=later, owner=created["owner"]).promote(created["rotation_id"])
+        seen.update(created=created, promoted=promoted, accepts=len(provider.accept_calls))
 
-    store.write = pause_past_the_lease  # type: ignore[method-assign]
+    taker = after_the_pending_write(store, taking_run)
     with pytest.raises(LostOwnership) as info:
         first.create()
     assert taker["created"]["outcome"] == "resumed" and "of a dead run" in taker["created"]["msg"]

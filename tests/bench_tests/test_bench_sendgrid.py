@@ -50,7 +50,7 @@ def test_create_shows_the_secret_once(sendgrid: SG, http: requests.Session) -> N
         assert secret not in text and secret.rsplit(".", 1)[1] not in text
 
 
-def test_new_key_authenticates_and_defaults_to_callers_scopes(
+def test_new_key_authenticates_and_defaults_to_full_access(
     sendgrid: SG, http: requests.Session
 ) -> None:
     resp = create(http, sendgrid, sendgrid.app.admin_key, name="full")
@@ -58,6 +58,65 @@ def test_new_key_authenticates_and_defaults_to_callers_scopes(
     scopes = http.get(f"{sendgrid.url}/v3/scopes", headers=bearer(resp.json()["api_key"]))
     assert scopes.status_code == 200
     assert scopes.json() == {"scopes": list(ALL_SCOPES)}
+
+
+def test_key_created_without_scopes_has_full_access_whoever_asks(
+    sendgrid: SG, http: requests.Session
+) -> None:
+    """SendGrid: "omitting the scopes field ... will create a key with Full Access permissions by default"."""
+    admin = sendgrid.app.admin_key
+    manager = create(
+        http, sendgrid, admin, name="manager", scopes=["api_keys.create", "mail.send"]
+    ).json()
+    resp = create(http, sendgrid, manager["api_key"], name="no-scopes")
+    assert resp.status_code == 201
+    assert sorted(resp.json()["scopes"]) == sorted(ALL_SCOPES)  # every scope, not the caller's two
+    one = http.get(f"{sendgrid.url}/v3/api_keys/{resp.json()['api_key_id']}", headers=bearer(admin))
+    assert sorted(one.json()["result"][0]["scopes"]) == sorted(ALL_SCOPES)
+    keys = {k["name"]: k for k in http.get(f"{sendgrid.url}/__emulator/keys").json()}
+    assert sorted(keys["no-scopes"]["scopes"]) == sorted(ALL_SCOPES)
+    # asking explicitly for scopes the caller lacks is still refused
+    assert (
+        create(http, sendgrid, manager["api_key"], name="x", scopes=["api_keys.delete"]).status_code
+        == 403
+    )
+    assert create(http, sendgrid, manager["api_key"], name="x", scopes=[]).json()["scopes"] == []
+
+
+def test_get_key_answers_in_the_configured_shape(sendgrid: SG, http: requests.Session) -> None:
+    admin = sendgrid.app.admin_key
+    made = create(
+        http, sendgrid, admin, name="mailer", scopes=["mail.send", "user.profile.read"]
+    ).json()
+    url = f"{sendgrid.url}/v3/api_keys/{made['api_key_id']}"
+    flat = {
+        "api_key_id": made["api_key_id"],
+        "name": "mailer",
+        "scopes": ["mail.send", "user.profile.read"],
+    }
+    assert http.get(url, headers=bearer(admin)).json() == {
+        "result": [flat]
+    }  # documented, by default
+
+    def shape(name: str) -> dict[str, Any]:
+        resp = http.post(f"{sendgrid.url}/__emulator/config", json={"get_key_shape": name})
+        assert resp.status_code == 200, resp.text
+        answer: dict[str, Any] = http.get(url, headers=bearer(admin)).json()
+        return answer
+
+    assert shape("flat") == flat
+    unknown = shape("unknown")
+    assert "result" not in unknown and "scopes" not in unknown
+    assert shape("documented") == {"result": [flat]}
+    for bad in ({"get_key_shape": "xml"}, {"get_key_shape": None}, {"colour": "red"}, {}):
+        resp = http.post(f"{sendgrid.url}/__emulator/config", json=bad)
+        assert resp.status_code == 400, bad
+    shape("flat")
+    assert http.post(f"{sendgrid.url}/__emulator/reset").status_code == 200
+    assert http.get(f"{sendgrid.url}/__emulator/keys").json()[0]["name"] == "bench-admin"
+    admin_id = http.get(f"{sendgrid.url}/__emulator/keys").json()[0]["id"]
+    after_reset = http.get(f"{sendgrid.url}/v3/api_keys/{admin_id}", headers=bearer(admin)).json()
+    assert list(after_reset) == ["result"]  # reset goes back to the documented shape
 
 
 @pytest.mark.parametrize(
@@ -96,7 +155,7 @@ def test_account_key_limit(sendgrid: SG, http: requests.Session) -> None:
         "errors": [{"field": None, "message": "Cannot create more than 5 API keys"}]
     }
     cfg = http.post(f"{sendgrid.url}/__emulator/config", json={"key_limit": 6})
-    assert cfg.json() == {"key_limit": 6}
+    assert cfg.json() == {"key_limit": 6, "get_key_shape": "documented"}
     assert create(http, sendgrid, admin, name="fits-now").status_code == 201
 
 

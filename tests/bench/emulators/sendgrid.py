@@ -5,14 +5,21 @@ absent, unknown or revoked key gets 401
 ``{"errors":[{"field":null,"message":"authorization required"}]}``):
 
 * ``POST /v3/api_keys`` (scope ``api_keys.create``) body
-  ``{"name": str, "scopes": [str, ...]}``; ``scopes`` defaults to the caller's.
+  ``{"name": str, "scopes": [str, ...]}``. Without ``scopes`` the key gets Full
+  Access, every scope this emulator knows (:data:`ALL_SCOPES`), as SendGrid
+  documents ("omitting the scopes field from your request will create a key with
+  Full Access permissions by default"); the caller's own scopes do not matter.
   201 ``{"api_key": "SG.<id>.<secret>", "api_key_id", "name", "scopes"}``; the
   secret is shown only here. 400 without ``name``; 403 when asking for scopes
   the caller lacks or when the account holds ``key_limit`` keys (default 100).
 * ``GET /v3/api_keys`` (``api_keys.read``) ->
   ``{"result": [{"name", "api_key_id"}]}`` (never secrets).
 * ``GET /v3/api_keys/{id}`` (``api_keys.read``) ->
-  ``{"result": [{"api_key_id", "name", "scopes"}]}`` or 404.
+  ``{"result": [{"api_key_id", "name", "scopes"}]}`` (the documented shape) or
+  404. Test-only: ``POST /__emulator/config {"get_key_shape": "flat"}`` answers
+  the flat ``{"api_key_id", "name", "scopes"}`` of older docs and clients,
+  ``"unknown"`` a shape SendGrid never documented, ``"documented"`` goes back;
+  ``POST /__emulator/reset`` goes back too.
 * ``DELETE /v3/api_keys/{id}`` (``api_keys.delete``) -> 204 or 404; the key is
   rejected (401) from then on.
 * ``GET /v3/scopes`` -> ``{"scopes": [...]}`` for any valid key: the key test.
@@ -50,6 +57,8 @@ ALL_SCOPES: tuple[str, ...] = (
     "user.profile.read",
 )
 DEFAULT_KEY_LIMIT = 100
+#: how ``GET /v3/api_keys/{id}`` answers (test-only setting ``get_key_shape``)
+GET_KEY_SHAPES: tuple[str, ...] = ("documented", "flat", "unknown")
 
 
 def new_api_key() -> tuple[str, str]:
@@ -85,6 +94,7 @@ class SendGridEmulator(Emulator):
             admin_key = new_api_key()[1]
         self.admin_key = admin_key
         self.key_limit = key_limit
+        self.get_key_shape = "documented"
         self._keys: dict[str, ApiKey] = {}
         self._by_digest: dict[str, str] = {}
         self._router = Router()
@@ -98,6 +108,7 @@ class SendGridEmulator(Emulator):
 
     # --- state -----------------------------------------------------------
     def reset(self) -> None:
+        self.get_key_shape = "documented"
         self._keys.clear()
         self._by_digest.clear()
         parts = self.admin_key.split(".")
@@ -158,11 +169,14 @@ class SendGridEmulator(Emulator):
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             return self.error(400, "missing required argument", "name")
-        scopes = body.get("scopes", list(caller.scopes))
-        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-            return self.error(400, "scopes must be a list of strings", "scopes")
-        if not set(scopes) <= set(caller.scopes):
-            return self.error(403, "access forbidden")
+        if "scopes" not in body:  # documented: no scopes means Full Access, whoever asks
+            scopes = list(ALL_SCOPES)
+        else:
+            scopes = body["scopes"]
+            if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+                return self.error(400, "scopes must be a list of strings", "scopes")
+            if not set(scopes) <= set(caller.scopes):
+                return self.error(403, "access forbidden")
         if len(self._active()) >= self.key_limit:
             return self.error(403, f"Cannot create more than {self.key_limit} API keys")
         return Response(201, self._new_key(name, list(dict.fromkeys(scopes))))
@@ -185,6 +199,13 @@ class SendGridEmulator(Emulator):
         key = self._found(req.params["key_id"])
         if key is None:
             return self.error(404, "unable to find API Key")
+        if self.get_key_shape == "flat":
+            return Response(200, key.summary())
+        if self.get_key_shape == "unknown":
+            return Response(
+                200,
+                {"data": {"id": key.key_id, "label": key.name, "permissions": list(key.scopes)}},
+            )
         return Response(200, {"result": [key.summary()]})
 
     def _delete(self, req: Request) -> Response:
@@ -229,12 +250,21 @@ class SendGridEmulator(Emulator):
         return self._new_key(name, scopes)
 
     def configure(self, body: Any) -> dict[str, Any]:
-        """``{"key_limit": int}``."""
-        limit = body.get("key_limit") if isinstance(body, dict) else None
+        """``{"key_limit": int, "get_key_shape": "documented" | "flat" | "unknown"}``, either or both.
+
+        Answers every setting. ``reset`` restores ``get_key_shape``, not ``key_limit``.
+        """
+        known = {"key_limit", "get_key_shape"}
+        if not isinstance(body, dict) or not body or not set(body) <= known:
+            raise ControlError(f"config takes {', '.join(sorted(known))}")
+        limit = body.get("key_limit", self.key_limit)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ControlError("key_limit must be a positive integer")
-        self.key_limit = limit
-        return {"key_limit": self.key_limit}
+        shape = body.get("get_key_shape", self.get_key_shape)
+        if shape not in GET_KEY_SHAPES:
+            raise ControlError(f"get_key_shape must be one of {', '.join(GET_KEY_SHAPES)}")
+        self.key_limit, self.get_key_shape = limit, shape
+        return {"key_limit": self.key_limit, "get_key_shape": self.get_key_shape}
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

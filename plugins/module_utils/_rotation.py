@@ -166,6 +166,7 @@ class Rotation:
             return dict(out, outcome="resumed")
         if step == "take_over_intent" and not self.check_mode:
             entry = self._clean_intent(entry)
+        provider.prepare(entry.data.get("key_id"))  # e.g. the rights to copy: a doubt stops the run here
         usage = provider.usage()
         if usage.limit is not None and usage.count >= usage.limit:
             raise KeyCapReached(f"key '{self.cfg.name}': provider '{self.cfg.provider}' already holds "

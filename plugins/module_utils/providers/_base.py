@@ -86,6 +86,10 @@ class Provider(ABC):
                               f"provider '{self.name}' needs a management credential: set {where}provider_credential")
         return self.credential
 
+    def prepare(self, like_key_id: Optional[str]) -> None:
+        """Read, before anything is written, what ``create`` will need (e.g. the current key's rights);
+        raise here when it cannot be known for sure. Default: nothing to read."""
+
     @abstractmethod
     def create(self, name: str, like_key_id: Optional[str]) -> NewKey:
         """Create a key named ``name`` with the same rights as ``like_key_id``. Never retried blindly."""

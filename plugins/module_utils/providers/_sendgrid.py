@@ -56,6 +56,7 @@ class SendGridProvider(Provider):
         self.base_url = options.get("api_url") or DEFAULT_URL
         self.max_keys = int(options.get("max_keys") or 100)
         self._client: Optional[HttpClient] = None
+        self._prepared: Optional[tuple[Optional[str], list[str]]] = None
 
     @classmethod
     def validate_options(cls, key: str, options: dict[str, Any]) -> None:
@@ -132,8 +133,16 @@ class SendGridProvider(Provider):
 
     # -- the provider interface -------------------------------------------------------------
 
+    def prepare(self, like_key_id: Optional[str]) -> None:
+        """The new key's scopes, read before the rotation writes its intent: a doubt stops it there."""
+        self._prepared = (like_key_id, self.intended_scopes(like_key_id))
+
     def create(self, name: str, like_key_id: Optional[str]) -> NewKey:
-        scopes = self.intended_scopes(like_key_id)  # raises before any create: never a key without scopes
+        # raises before any create: never a key without scopes
+        if self._prepared is not None and self._prepared[0] == like_key_id:
+            scopes = self._prepared[1]
+        else:
+            scopes = self.intended_scopes(like_key_id)
         response = self.http.request("POST", "/v3/api_keys", json={"name": name, "scopes": scopes},
                                      idempotent=False, expect=(201, 200), tolerate=(403,))
         if response.status_code == 403:

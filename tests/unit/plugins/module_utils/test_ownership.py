@@ -9,7 +9,7 @@ from typing import Any, Optional
 import pytest
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig
-from ansible_collections.apikeys.rotation.plugins.module_utils._errors import CasConflict, ClockSkew, \
+from ansible_collections.apikeys.rotation.plugins.module_utils._errors import CasConflict, ClockSkew, ProviderError, \
     KeyTestFailed, LostOwnership, OutcomeUnknown, RotationRefused, StoreUnavailable
 from ansible_collections.apikeys.rotation.plugins.module_utils._record import phase
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
@@ -263,3 +263,20 @@ def test_within_the_skew_deadlines_follow_the_stores_clock():
     data = store.data()
     assert data["rotated_at"] == to_iso(store_now)
     assert data["previous_key_revocation_at"] == to_iso(store_now + timedelta(days=7))
+
+
+# -- case 3, the core's part: what create needs is read before anything is written ----------------------
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_doubt_about_the_new_keys_rights_stops_the_run_before_the_intent(check_mode):
+    store, provider = seeded(), make_provider()
+
+    def unsure(like_key_id: Optional[str]) -> None:
+        assert like_key_id == OLD_ID
+        raise ProviderError("fake: the current key's rights answered in an unknown shape")
+
+    provider.prepare = unsure  # type: ignore[method-assign]
+    r = Rotation(cfg(), store, provider, clock=Clock(), sleep=Sleeps(), check_mode=check_mode)
+    with pytest.raises(ProviderError):
+        r.create()
+    assert store.writes == [] and provider.created == []

@@ -14,6 +14,7 @@ from . import _protocol as protocol
 from ._checkpoint import checkpoint
 from ._errors import RotationRefused
 from ._record import phase
+from ._results import result
 from ._rotation import Rotation
 from ._timeutil import add_seconds, format_duration, from_iso, to_iso
 from .evidence._base import Observation
@@ -70,14 +71,14 @@ def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool
         raise RotationRefused(f"key '{name}': refusing to revoke {key_id}: the record does not hold it as its "
                               "previous key (only keys of the managed lineage are revoked)")
     if protocol.decide("revoke", data, name, rotation.cfg.vault_path) == "nothing":
-        return rotation.result(False, "no previous key to revoke", data, None, entry.version)
+        return result(False, "no previous key to revoke", data, None, entry.version)
     if target == data.get("key_id"):  # a corrupt record; never revoke what applications read
         raise RotationRefused(f"key '{name}': previous and current key are the same ({target}); not revoked")
     provider = rotation.need_provider()
     now = rotation.clock()
     if soft:
         if data.get("previous_key_deactivated_at"):
-            return rotation.result(False, f"previous key {target} is already deactivated", data, None, entry.version)
+            return result(False, f"previous key {target} is already deactivated", data, None, entry.version)
         return rotation.commit(entry, protocol.previous_deactivated(data, now), "deactivated",
                                f"deactivated previous key {target} (reversible)",
                                would=f"would deactivate previous key {target}", effect=lambda: provider.deactivate(target))

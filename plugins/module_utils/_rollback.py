@@ -13,6 +13,7 @@ from typing import Any
 
 from . import _protocol as protocol
 from ._errors import RotationRefused
+from ._results import result
 from ._rotation import Rotation
 from ._timeutil import to_iso
 
@@ -25,11 +26,11 @@ def rollback(rotation: Rotation, reason: str) -> dict[str, Any]:
     if step == "finish_revoking":  # an earlier rollback stopped between its two steps
         faulty = data["revoking_key_id"]
         if rotation.check_mode:
-            return rotation.result(True, f"would finish revoking faulty key {faulty}", data, None, entry.version)
+            return result(True, f"would finish revoking faulty key {faulty}", data, None, entry.version)
         entry = rotation.finish_revoking(entry)
-        return rotation.result(True, f"finished the rollback: faulty key {faulty} revoked", data, entry.data,
-                               entry.version, revoked_key_id=faulty, revoked_at=to_iso(rotation.clock()),
-                               revoked_at_epoch=time.time())
+        return result(True, f"finished the rollback: faulty key {faulty} revoked", data, entry.data,
+                      entry.version, revoked_key_id=faulty, revoked_at=to_iso(rotation.clock()),
+                      revoked_at_epoch=time.time())
     previous_id = str(data["previous_key_id"])
     if previous_id == str(data.get("key_id")):  # a corrupt record: never revoke what applications read
         raise RotationRefused(f"key '{name}': previous and current key are the same ({previous_id}); "
@@ -52,9 +53,8 @@ def rollback(rotation: Rotation, reason: str) -> dict[str, Any]:
     restored = protocol.rolled_back(data, now, reason)
     msg = f"rolled back to key {previous_id}; faulty key {faulty} revoked"
     if rotation.check_mode:
-        return rotation.result(True, "would have " + msg, data, protocol.revoking_done(restored),
-                               entry.version)
+        return result(True, "would have " + msg, data, protocol.revoking_done(restored), entry.version)
     entry = rotation.write(entry, restored, "rolling back")
     entry = rotation.finish_revoking(entry)
-    return rotation.result(True, msg, data, entry.data, entry.version, restored_key_id=previous_id,
-                           revoked_key_id=faulty, revoked_at=to_iso(rotation.clock()), revoked_at_epoch=time.time())
+    return result(True, msg, data, entry.data, entry.version, restored_key_id=previous_id,
+                  revoked_key_id=faulty, revoked_at=to_iso(rotation.clock()), revoked_at_epoch=time.time())

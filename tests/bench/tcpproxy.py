@@ -71,6 +71,12 @@ class TcpProxy(Stoppable):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def listening(self) -> bool:
+        """False between ``down()`` and ``up()``."""
+        with self._lock:
+            return self._listener is not None
+
     # -- faults ---------------------------------------------------------------------
 
     def lose_answers(self, count: int = 1, methods: str | tuple[str, ...] = ("POST", "PUT"),

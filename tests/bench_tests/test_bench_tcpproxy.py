@@ -48,9 +48,11 @@ def test_bytes_pass_untouched_and_down_refuses(sendgrid: SG, proxy: TcpProxy) ->
         assert http.post(f"{proxy.url}/v3/api_keys", json={"name": "a"}, headers=auth(sendgrid),
                          timeout=5).status_code == 201
         proxy.down()
+        assert not proxy.listening
         with pytest.raises(requests.ConnectionError):
             http.get(f"{proxy.url}/v3/scopes", headers=auth(sendgrid), timeout=5)
         proxy.up()
+        assert proxy.listening
         assert http.get(f"{proxy.url}/v3/scopes", headers=auth(sendgrid), timeout=5).status_code == 200
     assert proxy.requests == [("GET", "/v3/scopes"), ("POST", "/v3/api_keys"), ("GET", "/v3/scopes")]
     assert proxy.lost_answers == 0

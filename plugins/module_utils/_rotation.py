@@ -67,8 +67,8 @@ class Rotation:
     def require(self) -> Entry:
         entry = self.read()
         if entry is None:
-            protocol.decide("rotate", None, self.cfg.name, self.cfg.vault_path)
-        assert entry is not None
+            protocol.decide("rotate", None, self.cfg.name, self.cfg.vault_path)  # refuses: no record
+            raise RotationRefused(f"key '{self.cfg.name}': no record at {self.cfg.vault_path}")
         return entry
 
     def write(self, entry: Entry, data: dict[str, Any], result_name: str) -> Entry:

@@ -15,7 +15,7 @@ protocol's rules, not recorded from a run.
 """
 from __future__ import annotations
 
-import sys
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +25,21 @@ import requests
 
 from .conftest import ROOT, Key, Run, World
 
-if str(ROOT / ".build" / "collections") not in sys.path:
-    sys.path.insert(0, str(ROOT / ".build" / "collections"))
 
-# pylint: disable-next=wrong-import-position
-from ansible_collections.apikeys.rotation.plugins.module_utils._checkpoint import (  # noqa: E402
-    REVOCATION_STEPS, ROTATION_STEPS, STEPS)
+def _checkpoints() -> Any:
+    """The collection's ``_checkpoint`` module (standard library only), loaded from its file."""
+    path = ROOT / "plugins" / "module_utils" / "_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("apikeys_checkpoint", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_CHECKPOINT = _checkpoints()
+ROTATION_STEPS: tuple[str, ...] = _CHECKPOINT.ROTATION_STEPS
+REVOCATION_STEPS: tuple[str, ...] = _CHECKPOINT.REVOCATION_STEPS
+STEPS: tuple[str, ...] = _CHECKPOINT.STEPS
 
 FAULTS = ("provider_5xx", "provider_timeout", "provider_429", "provider_lost_answer", "key_cap",
           "vault_down", "vault_sealed", "vault_403", "cas_conflict", "store_lost_answer",

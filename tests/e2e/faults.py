@@ -284,8 +284,14 @@ def wait_until_gone(pid: int, seconds: float) -> bool:
     return not alive(pid)
 
 
-def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: Faults, env: dict[str, str],
-                   **extra_vars: Any) -> Faulty:
+def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: Optional[Faults],
+                   env: dict[str, str], **extra_vars: Any) -> Run:
+    """Run ``playbook``; at ``step`` inject ``fault`` (or die there); the run only (no ``faults`` for ``killed``)."""
+    return run_into_fault(world, playbook, step, fault, faults, env, **extra_vars).run
+
+
+def run_into_fault(world: World, playbook: str, step: str, fault: str, faults: Optional[Faults],
+                   env: dict[str, str], **extra_vars: Any) -> Faulty:
     """Run ``playbook``; at ``step`` inject ``fault`` (or die there, for ``killed`` and ``orphaned_worker``)."""
     gate = world.tmp / f"gate-{step}-{fault}"
     trace = world.tmp / f"trace-{step}-{fault}"
@@ -298,7 +304,7 @@ def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: F
         run_env["APIKEYS_TEST_PAUSE_AT"] = f"{step}:{gate}"
     if fault == "orphaned_worker":  # the playbook dies at the step; its worker then pauses there
         run_env["APIKEYS_TEST_ORPHAN_AT"] = step
-    before = faults.evidence()
+    before = faults.evidence() if faults is not None else Evidence()
     # -vvv: Ansible prints tracebacks from that verbosity on; the secret scan reads them too.
     process, home = world.start_playbook(playbook, "-vvv", extra_env=run_env, **extra_vars)
     deadline = time.monotonic() + 120
@@ -315,7 +321,7 @@ def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: F
         run = world.finish(process, home)
         outlived = wait_until_gone(worker, 120) and outlived  # it finishes its task, unseen
     else:
-        if reached:
+        if reached and faults is not None:
             before = faults.evidence()
             faults.inject(fault, step)
             (gate / f"{step}.go").touch()
@@ -325,4 +331,4 @@ def run_with_fault(world: World, playbook: str, step: str, fault: str, faults: F
 
 
 __all__ = ["EXPECTED", "FAULTS", "Expected", "Faults", "Faulty", "REVOCATION_STEPS", "ROTATION_STEPS", "STEPS",
-           "phase", "run_with_fault"]
+           "phase", "run_into_fault", "run_with_fault"]

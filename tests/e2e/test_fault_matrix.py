@@ -17,7 +17,7 @@ import requests
 from tests.bench.tcpproxy import TcpProxy
 
 from .conftest import ROOT, Key, Run, World
-from .faults import EXPECTED, FAULTS, REVOCATION_STEPS, ROTATION_STEPS, STEPS, Faults, Faulty, phase, run_with_fault
+from .faults import EXPECTED, FAULTS, REVOCATION_STEPS, ROTATION_STEPS, STEPS, Faults, Faulty, phase, run_into_fault
 
 ROTATOR_POLICY = (ROOT / "docs" / "policies" / "rotator.hcl").read_text()
 RESULTS: dict[tuple[str, str], str] = {}
@@ -105,7 +105,7 @@ def into_fault(world: World, faults: Faults, playbook: str, step: str, fault: st
                **extra_vars: Any) -> tuple[Faulty, bool, bool]:
     """Run into the fault; then see whether it was met (or is still in place, unmet), and clear it."""
     try:
-        faulty = run_with_fault(world, playbook, step, fault, faults, env, **extra_vars)
+        faulty = run_into_fault(world, playbook, step, fault, faults, env, **extra_vars)
         met = faults.met(fault, faulty)
         in_place = met or faults.in_place(fault, faulty)
     finally:

@@ -45,15 +45,19 @@ FAULTS = ("provider_5xx", "provider_timeout", "provider_429", "provider_lost_ans
           "vault_down", "vault_sealed", "vault_403", "cas_conflict", "store_lost_answer",
           "killed", "orphaned_worker")
 
+#: provider_timeout: how long the provider takes (past the collection's 1 s timeout) before it carries a call out
+SLOW = 2.5
+
 READ_ONLY_POLICY = """
 path "secret/data/apikeys/*" { capabilities = ["read"] }
 path "secret/metadata/apikeys/*" { capabilities = ["read"] }
 path "sys/capabilities-self" { capabilities = ["update"] }
 """
 
-#: provider_lost_answer loses the answer to the provider call that the step leads to: the create, the
-#: verification (an idempotent GET), the revocation; after the other steps no provider call follows.
-LOST_ANSWER_MATCH = {
+#: the provider call that a step leads to: the create, the verification (an idempotent GET), the
+#: revocation; provider_timeout and provider_lost_answer aim at it (after the other steps no provider call
+#: follows). A timeout there is an answer that comes too late: the emulator carries the request out after it.
+STEP_CALL = {
     "before_intent": "POST /v3/api_keys",
     "before_create": "POST /v3/api_keys",
     "before_pending_write": "GET /v3/scopes",
@@ -99,7 +103,8 @@ def _row(provider: str, cap: str, store: str, conflict: str, *, provider_lost: s
 # What the protocol does after each step (plugins/module_utils/_rotation.py, _revocation.py, _session.py):
 # * a provider that fails (5xx, timeout, 429, after max_attempts) fails the run with kind `provider`:
 #   at the create (the key is looked up by its recorded name; the intent is cleared when the provider
-#   answers again, else left for the next run), or at the verification (the key stays pending).
+#   answers again, else left for the next run; a create that timed out may still land after the
+#   look-up, so its intent must stay for the next run), or at the verification (the key stays pending).
 # * a lost create answer: the key is found by its name, revoked, the intent cleared; the run fails
 #   (`provider`): the new key's secret was shown once, in the lost answer. A lost answer to the
 #   verification (a GET) or to the revocation (a DELETE; 404 = already gone) is retried: the run completes.
@@ -184,6 +189,7 @@ class Faults:
         self.policy = policy
         self.sendgrid = world.bench.sendgrid.url
         self.limit: Optional[int] = None
+        self.slow = False
 
     def evidence(self, record: bool = True) -> Evidence:
         """Counts before (or after) the fault; ``record``: also the record's version (not while sealed)."""
@@ -195,9 +201,9 @@ class Faults:
     def inject(self, fault: str, step: str) -> None:
         action: dict[str, Callable[[], None]] = {
             "provider_5xx": lambda: self._emulator(status=503),
-            "provider_timeout": lambda: self._emulator(delay=2.5),
+            "provider_timeout": lambda: self._emulator(match=STEP_CALL.get(step, "* /v3"), delay=SLOW),
             "provider_429": lambda: self._emulator(status=429, retry_after=0),
-            "provider_lost_answer": lambda: self._emulator(match=LOST_ANSWER_MATCH.get(step, "* /v3"), count=1,
+            "provider_lost_answer": lambda: self._emulator(match=STEP_CALL.get(step, "* /v3"), count=1,
                                                            lose_answer=True),
             "key_cap": self._cap,
             "vault_down": self.proxy.down,
@@ -246,7 +252,10 @@ class Faults:
         return True
 
     def clear(self, rotator_policy: str) -> None:
+        """Take the fault away; a slow provider first finishes what it was asked, so nothing lands unseen later."""
         requests.delete(self.sendgrid + "/__emulator/faults", timeout=5)
+        if self.slow:
+            time.sleep(SLOW + 0.5)
         requests.post(self.sendgrid + "/__emulator/config", json={"key_limit": 100000}, timeout=5)
         self.proxy.keep_answers()
         self.proxy.up()
@@ -256,6 +265,7 @@ class Faults:
 
     def _emulator(self, **fault: Any) -> None:
         spec = dict({"match": "* /v3", "count": 1000}, **fault)
+        self.slow = bool(spec.get("delay"))
         requests.post(self.sendgrid + "/__emulator/faults", json=spec, timeout=5).raise_for_status()
 
     def _cap(self) -> None:

@@ -244,11 +244,20 @@ class Rotation:
             # The answer may have been lost after the key was made: look for it by name before giving up.
             error = exc if isinstance(exc, ApiKeysError) else ProviderError(
                 f"{self.cfg.provider}: create failed: unexpected {type(exc).__name__}")
+            # The provider said no (an HTTP answer below 500): no key was made. Anything else (no answer,
+            # a 5xx, an unexpected error) may have made one, perhaps still on its way.
+            refused = isinstance(error, ProviderError) and error.status is not None and error.status < 500
             try:
-                for orphan in provider.find_by_name(name, from_iso(entry.data["intent_at"]), known_ids(entry.data)):
+                orphans = provider.find_by_name(name, from_iso(entry.data["intent_at"]), known_ids(entry.data))
+                for orphan in orphans:
                     provider.revoke(orphan)
                     self.warnings.append(f"key '{self.cfg.name}': revoked key {orphan}, created but its answer lost")
-                self.write(entry, protocol.intent_cleared(entry.data), "failed")
+                if orphans or refused:
+                    self.write(entry, protocol.intent_cleared(entry.data), "failed")
+                else:
+                    self.warnings.append(f"key '{self.cfg.name}': the create got no clear answer and no key named "
+                                         f"{name} exists yet; the intent stays in the record, so the run after "
+                                         "its lease looks for that name again and revokes what it finds")
             except ApiKeysError:
                 self.warnings.append(f"key '{self.cfg.name}': could not clean up after the failed create; the "
                                      "intent stays in the record and the next run cleans it up")

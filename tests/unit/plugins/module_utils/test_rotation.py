@@ -267,8 +267,8 @@ def test_concurrent_writer_before_intent(store, provider):
     assert provider.created == []
 
 
-def test_create_failure_cleans_intent(store):
-    provider = FakeProvider(create_error=ProviderError("fake: POST /keys answered HTTP 500", 500))
+def test_create_refused_by_the_provider_cleans_intent(store):
+    provider = FakeProvider(create_error=ProviderError("fake: POST /keys answered HTTP 400", 400))
     provider.add(OLD_ID, OLD_SECRET)
     original = idle_record()
     seed(store, original)
@@ -276,6 +276,26 @@ def test_create_failure_cleans_intent(store):
         rotation(store, provider).create()
     assert provider.created == []
     assert store.data() == original
+
+
+@pytest.mark.parametrize("error", [ProviderError("fake: POST /keys answered HTTP 502", 502),
+                                   ProviderError("fake: POST /keys failed: ReadTimeout (no answer)")])
+def test_create_without_a_clear_answer_keeps_the_intent_until_the_key_can_be_looked_for_again(store, error):
+    provider = FakeProvider(create_error=error)
+    provider.add(OLD_ID, OLD_SECRET)
+    seed(store, idle_record())
+    first = rotation(store, provider)
+    with pytest.raises(ProviderError):
+        first.create()
+    data = store.data()
+    assert phase(data) == "intent", "the name stays in the record: the key may still be on its way"
+    assert any("intent stays" in w for w in first.warnings)
+    # the key lands after the run gave up; the run after the lease finds it by name and revokes it
+    provider.add("key-late", "sk-LATE-canary", name=data["pending_key_name"])
+    provider.create_error = None
+    later = rotation(store, provider, clock=Clock(NOW + timedelta(minutes=11)))
+    later.create()
+    assert "key-late" in provider.revoked and provider.alive() == {OLD_ID, store.data()["pending_key_id"]}
 
 
 def test_create_lost_answer_orphan_revoked(store):

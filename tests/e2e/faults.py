@@ -118,7 +118,7 @@ def _row(provider: str, cap: str, store: str, conflict: str, *, provider_lost: s
 #   the first run's outcome is `killed`); the worker finishes its task: the create task ends with the
 #   new key pending (verified), the promote task with the grace, a revocation with the old key gone.
 EXPECTED_ROWS: dict[str, dict[str, Expected]] = {
-    # before the intent write: intent, create (after reading the current key's scopes), pending, verify
+    # before the intent write (the current key's scopes already read): intent, create, pending, verify
     "before_intent": _row("failed: provider", "failed: key_cap", "fails", "failed: conflict",
                           provider_lost="failed: provider", orphan_left="pending"),
     # the intent is recorded: read back, create, pending write, verify

@@ -120,8 +120,13 @@ class Session:
                 what = "was cleaned up by another run"
             return _with_current(theirs, LostOwnership(f"key '{self.cfg.name}': rotation {rotation} {what}; this run "
                                                        "stopped without touching the provider"))
-        who = f" (run {owner}, rotation {theirs.get('rotation_id')})" if owner else ""
         version = now.version if now is not None else "deleted"
+        if mine and owner == mine:
+            return _with_current(theirs, CasConflict(
+                f"key '{self.cfg.name}': the record was rewritten by another writer since this run wrote it (version "
+                f"{entry.version} -> {version}), though it still holds this run's lease; stopped without changing "
+                "anything more"))
+        who = f" (run {owner}, rotation {theirs.get('rotation_id')})" if owner else ""
         return _with_current(theirs, CasConflict(
             f"key '{self.cfg.name}': another run{who} changed the record since it was read (version "
             f"{entry.version} -> {version}): another run is working on this key; stopped without changing "

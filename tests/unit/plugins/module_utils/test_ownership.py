@@ -280,3 +280,17 @@ def test_a_doubt_about_the_new_keys_rights_stops_the_run_before_the_intent(check
     with pytest.raises(ProviderError):
         r.create()
     assert store.writes == [] and provider.created == []
+
+
+def test_a_record_rewritten_under_the_run_is_not_called_another_runs_rotation():
+    store, provider = seeded(), make_provider()
+
+    def rewrite(_key_id: str) -> None:
+        store.write(PATH, store.data(), cas=store.version())  # same content, new version: someone else wrote
+
+    provider.on_create = rewrite
+    r = run(store, provider)
+    with pytest.raises(CasConflict) as info:
+        r.create()
+    assert "rewritten by another writer" in str(info.value) and r.owner not in str(info.value)
+    assert provider.revoked == provider.created, "the new key is not in the record: revoked"

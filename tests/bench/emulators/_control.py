@@ -8,9 +8,12 @@ No authentication: it exists only on the bench's loopback servers.
 ``POST /__emulator/reset``           back to start-up state; clears faults and calls
 ``POST /__emulator/faults``          add a fault (see ``_faults.Fault``) -> 201
 ``GET|DELETE /__emulator/faults``    pending faults / remove them all
+``GET /__emulator/faults/fired``     ``{"total", "by_match"}``: faults met so far (never reset;
+                                     served by ``_server``)
 ``GET|DELETE /__emulator/calls``     ``{"METHOD /path": count}`` / zero the counts
 ``POST /__emulator/seed``            create a key bypassing auth, secret included
-``POST /__emulator/config``          run-time settings (sendgrid: ``key_limit``)
+``POST /__emulator/config``          run-time settings (sendgrid: ``key_limit``,
+                                     ``get_key_shape``; gateway: ``next_keys``)
 ===================================  =============================================
 """
 

@@ -27,6 +27,10 @@ NO_RECORD = Refusal("no record at {vault_path}; import the key in use first "
                     "(apikeys.rotation.vault_key_write state=import)")
 ROLLBACK_UNFINISHED = Refusal("a rollback did not finish revoking key {revoking_key_id}; re-run rollback.yml first")
 IN_PROGRESS = Refusal("rotation {rotation_id} is in progress; roll back once it has finished (or been cleaned up)")
+NOTHING_TO_PROMOTE = Refusal("nothing to promote (phase {phase})")
+NOTHING_TO_POSTPONE = Refusal("nothing to postpone (phase {phase})")
+ALREADY_HELD = Refusal("{vault_path} already holds key {key_id} (phase {phase}); importing over it would lose "
+                       "track of a live key")
 
 #: action -> phase -> step (str) or Refusal
 TABLE: dict[str, dict[str, Union[str, Refusal]]] = {
@@ -47,8 +51,8 @@ TABLE: dict[str, dict[str, Union[str, Refusal]]] = {
         "grace": "contain_previous",
         "revoking": "finish_revoking",
     },
-    "promote": {p: Refusal("nothing to promote (phase {phase})")
-                for p in ("absent", "idle", "intent", "grace", "revoking")},
+    "promote": {"absent": NOTHING_TO_PROMOTE, "idle": NOTHING_TO_PROMOTE, "intent": NOTHING_TO_PROMOTE,
+                "pending": "promote", "grace": NOTHING_TO_PROMOTE, "revoking": NOTHING_TO_PROMOTE},
     "revoke": {"absent": NO_RECORD, "idle": "nothing", "intent": "nothing", "pending": "nothing",
                "grace": "revoke", "revoking": "nothing"},
     "rollback": {
@@ -60,16 +64,13 @@ TABLE: dict[str, dict[str, Union[str, Refusal]]] = {
         "grace": "rollback",
         "revoking": "finish_revoking",
     },
-    "import": {p: Refusal("{vault_path} already holds key {key_id} (phase {phase}); importing over it would lose "
-                          "track of a live key") for p in ("idle", "intent", "pending", "grace", "revoking")},
+    "import": {"absent": "import", "idle": ALREADY_HELD, "intent": ALREADY_HELD, "pending": ALREADY_HELD,
+               "grace": ALREADY_HELD, "revoking": ALREADY_HELD},
     "clear_previous": {"absent": NO_RECORD, "idle": "nothing", "intent": "nothing", "pending": "nothing",
                        "grace": "clear_previous", "revoking": "nothing"},
-    "postpone": {p: Refusal("nothing to postpone (phase {phase})")
-                 for p in ("absent", "idle", "intent", "pending", "revoking")},
+    "postpone": {"absent": NOTHING_TO_POSTPONE, "idle": NOTHING_TO_POSTPONE, "intent": NOTHING_TO_POSTPONE,
+                 "pending": NOTHING_TO_POSTPONE, "grace": "postpone", "revoking": NOTHING_TO_POSTPONE},
 }
-TABLE["promote"]["pending"] = "promote"
-TABLE["import"]["absent"] = "import"
-TABLE["postpone"]["grace"] = "postpone"
 
 ACTIONS = tuple(TABLE)
 
@@ -89,6 +90,11 @@ def step_for(action: str, data: Optional[dict[str, Any]], vault_path: str) -> Un
         fields["last_revoked"] = last
         return Refusal(answer.reason.format_map(_Missing(fields)))
     return answer
+
+
+def no_record(vault_path: str) -> str:
+    """The reason every action gives when there is no record."""
+    return NO_RECORD.reason.format(vault_path=vault_path)
 
 
 def decide(action: str, data: Optional[dict[str, Any]], key: str, vault_path: str) -> str:

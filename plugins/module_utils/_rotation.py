@@ -67,8 +67,7 @@ class Rotation:
     def require(self) -> Entry:
         entry = self.read()
         if entry is None:
-            protocol.decide("rotate", None, self.cfg.name, self.cfg.vault_path)  # refuses: no record
-            raise RotationRefused(f"key '{self.cfg.name}': no record at {self.cfg.vault_path}")
+            raise RotationRefused(f"key '{self.cfg.name}': {protocol.no_record(self.cfg.vault_path)}")
         return entry
 
     def write(self, entry: Entry, data: dict[str, Any], result_name: str) -> Entry:
@@ -112,7 +111,7 @@ class Rotation:
         data = entry.data if entry is not None else None
         answer = protocol.step_for("rotate", data, self.cfg.vault_path)
         if data is None:
-            return {"due": False, "action": "refuse", "reason": answer.reason}  # type: ignore[union-attr]
+            return {"due": False, "action": "refuse", "reason": protocol.no_record(self.cfg.vault_path)}
         if isinstance(answer, protocol.Refusal):
             return {"due": False, "action": "wait", "reason": answer.reason}
         now = self.clock()

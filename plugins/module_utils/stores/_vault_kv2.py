@@ -73,12 +73,10 @@ class VaultKV2Store(Store):
             except (hvac_errors.InternalServerError, hvac_errors.BadGateway, hvac_errors.RateLimitExceeded) as exc:
                 raise Retryable(StoreUnavailable(f"vault: {what} failed: {type(exc).__name__}")) from exc
             except requests.exceptions.RequestException as exc:
-                if _maybe_sent(exc):
-                    raise Retryable(StoreUnavailable(
-                        f"vault at {self.url}: no answer ({type(exc).__name__}): {what} may or may not have "
-                        "been done", maybe_applied=True)) from exc
-                raise Retryable(StoreUnavailable(
-                    f"vault at {self.url} unreachable ({type(exc).__name__}): {what} not done")) from exc
+                sent = _maybe_sent(exc)
+                outcome = f": no answer ({type(exc).__name__}): {what} may or may not have been done" if sent \
+                    else f" unreachable ({type(exc).__name__}): {what} not done"
+                raise Retryable(StoreUnavailable(f"vault at {self.url}{outcome}", maybe_applied=sent)) from exc
 
         return call_with_retry(attempt, self.retry)
 

@@ -6,18 +6,36 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
-from ansible_collections.apikeys.rotation.plugins.module_utils._record import summary
+from ansible_collections.apikeys.rotation.plugins.module_utils._info import data_from_metadata, read_metadata, \
+    record_view, schedule
 from ansible_collections.apikeys.rotation.plugins.module_utils._revocation import revocation_plan
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import Entry
 from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction
 
 
 class ActionModule(KeyAction):
-    ARGSPEC = spec(KEY, SCHEDULE, STORE, force={"type": "bool", "default": False})
+    ARGSPEC = spec(KEY, SCHEDULE, STORE, force={"type": "bool", "default": False},
+                   metadata_only={"type": "bool", "default": False})
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
-        entry = rotation.read()
-        record = summary(entry.data if entry else None, entry.version if entry else 0)
-        revocation = revocation_plan(entry.data if entry else {}, rotation.clock(), rotation.cfg.clock_skew)
-        return {"changed": False, "record": record, "plan": rotation.plan(entry, force=args["force"]),
-                "revocation": revocation}
+        if args["metadata_only"]:
+            entry = read_metadata(rotation.store, rotation.cfg.vault_path)
+            data = data_from_metadata(entry.metadata) if entry is not None else None
+        else:
+            entry = rotation.read()
+            data = entry.data if entry is not None else None
+        now = rotation.clock()
+        # the plan reads the record only; from the metadata it is given the record's non-secret fields
+        view = Entry(data=data, version=entry.version, metadata=entry.metadata) if entry is not None and data else None
+        return {"changed": False, "record": record_view(entry, data),
+                "schedule": schedule(data, rotation.cfg.rotation_frequency, rotation.cfg.grace_period, now),
+                "plan": rotation.plan(view, force=args["force"]) if entry is None or data else _unknown(),
+                "revocation": revocation_plan(data or {}, now, rotation.cfg.clock_skew),
+                "metadata_only": args["metadata_only"]}
+
+
+def _unknown() -> dict[str, Any]:
+    return {"due": False, "action": "wait",
+            "reason": "the record's metadata was never written by apikeys.rotation: its state is unknown "
+                      "(run api_key_info without metadata_only, or any rotation task, to publish it)"}

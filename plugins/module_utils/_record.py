@@ -104,9 +104,13 @@ def metadata(data: dict[str, Any], provider: str, result: str, error: str, now: 
     """``custom_metadata``: readable with a metadata-only policy, so monitoring needs no secret access."""
     fields = summary(data)
     shown = ("phase", "key_id", "rotated_at", "previous_key_id", "previous_key_revocation_at",
-             "rotation_id", "pending_key_id", "revocation_postponed_until", "last_revoked_key_id", "lease_until")
+             "rotation_id", "pending_key_id", "revocation_postponed_until", "revocation_postponements",
+             "last_revoked_key_id", "lease_until")
     out = {k: str(fields[k]) for k in shown if fields[k] is not None}
-    out.update(provider=provider, last_result=result, updated_at=to_iso(now), managed_by="apikeys.rotation")
+    if data.get("revoking_key_id"):  # the phase ``revoking`` seen from the metadata alone
+        out["revoking_key_id"] = str(data["revoking_key_id"])
+    out.update(provider=provider, last_result=result, last_result_at=to_iso(now), updated_at=to_iso(now),
+               managed_by="apikeys.rotation")
     if error:  # Vault refuses empty metadata values
         out["last_error"] = error[:500]
     return out

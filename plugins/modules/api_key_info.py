@@ -13,6 +13,9 @@ description:
   - Checks the key's inventory settings first and fails, naming the key and the variable, before
     any network call.
   - Never returns a secret. Runs on the controller (action plugin).
+  - With O(metadata_only=true) it reads only the record's metadata (KV v2 C(custom_metadata)), which the
+    shipped C(docs/policies/monitor.hcl) policy allows without any right to read a key, and returns the
+    same result, computed from the non-secret fields the collection publishes there at each write.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - apikeys.rotation.key
@@ -29,6 +32,17 @@ options:
     description: Report the key as due whatever its age.
     type: bool
     default: false
+  metadata_only:
+    description:
+      - Read only the record's metadata, never its data (which holds the keys).
+      - Enough for monitoring, metrics and reports; needs only the monitor policy.
+      - The metadata is written after each write of the record, best effort. When that write failed
+        (the run warned), the metadata may lag one step behind the record.
+      - A record whose metadata was never written by this collection is reported with
+        RV(record.phase=unknown) and a plan that waits.
+    type: bool
+    default: false
+    version_added: 0.2.0
 author:
   - apikeys.rotation maintainers (@apikeys)
 """
@@ -46,6 +60,20 @@ EXAMPLES = r"""
 - name: Show the plan
   ansible.builtin.debug:
     msg: "{{ sendgrid_info.plan.reason }}"
+
+- name: The same from the metadata alone (a token with the monitor policy is enough)
+  apikeys.rotation.api_key_info:
+    name: sendgrid
+    provider: sendgrid
+    vault_path: secret/apikeys/sendgrid
+    rotation_frequency: 90d
+    grace_period: 24h
+    metadata_only: true
+  register: sendgrid_state
+
+- name: When is it due?
+  ansible.builtin.debug:
+    msg: "age {{ sendgrid_state.schedule.age_seconds }}s, due at {{ sendgrid_state.schedule.due_at }}"
 """
 
 RETURN = r"""
@@ -61,7 +89,8 @@ record:
       description: The record's version in the store.
       type: int
     phase:
-      description: C(absent), C(idle), C(intent), C(pending) or C(grace).
+      description: C(absent), C(idle), C(intent), C(pending), C(grace) or C(revoking); C(unknown) with
+        O(metadata_only) when the record has no metadata written by this collection.
       type: str
     key_id:
       description: Provider id of the current key.
@@ -82,7 +111,31 @@ record:
       description: Provider id of a new key not yet promoted.
       type: str
     last_rotation_id:
-      description: Id of the last completed rotation.
+      description: Id of the last completed rotation (not in the metadata, so null with O(metadata_only)).
+      type: str
+    revocation_postponed_until:
+      description: Until when the revocation of the previous key is postponed (UTC, ISO 8601).
+      type: str
+    revocation_postponements:
+      description: How many times the revocation of the previous key was postponed.
+      type: int
+    last_revoked_key_id:
+      description: Provider id of the last key revoked.
+      type: str
+    lease_until:
+      description: Until when the run that owns a rotation in progress holds it.
+      type: str
+    last_result:
+      description: What the last task that wrote the record did (e.g. C(verified), C(promoted), C(failed)).
+      type: str
+    last_result_at:
+      description: When (UTC, ISO 8601).
+      type: str
+    last_error:
+      description: The last failure's message (scrubbed of secrets), if the last task failed.
+      type: str
+    provider:
+      description: The provider named in the metadata.
       type: str
   sample:
     exists: true
@@ -90,6 +143,42 @@ record:
     phase: idle
     key_id: "3u0sR4g7Qy2l9Xw1v8ZbPA"
     rotated_at: "2026-08-01T02:00:00Z"
+    revocation_postponements: 0
+    last_result: promoted
+    last_result_at: "2026-08-01T02:00:00Z"
+schedule:
+  description: The key's age and when it is due, in every phase (the same in both modes).
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  contains:
+    rotation_frequency_seconds:
+      description: O(rotation_frequency) in seconds (null when not set).
+      type: int
+    grace_period_seconds:
+      description: O(grace_period) in seconds (null when not set).
+      type: int
+    age_seconds:
+      description: Seconds since the current key became current (RV(record.rotated_at)); null without it.
+      type: int
+    due_at:
+      description: When the current key is due for rotation (UTC, ISO 8601), RV(record.rotated_at) plus the
+        rotation frequency; null without either.
+      type: str
+    overdue_seconds:
+      description: Seconds past RV(schedule.due_at), 0 when not yet due; null when there is no due time.
+      type: int
+  sample:
+    rotation_frequency_seconds: 7776000
+    grace_period_seconds: 86400
+    age_seconds: 10108800
+    due_at: "2026-10-30T02:00:00Z"
+    overdue_seconds: 2332800
+metadata_only:
+  description: Whether the result was computed from the metadata alone.
+  returned: always
+  type: bool
+  version_added: 0.2.0
 revocation:
   description: Whether the previous key may be revoked now (grace over, no postponement running).
   returned: always

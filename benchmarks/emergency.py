@@ -41,7 +41,7 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str])
         "hosts": inventory_hosts, "children": {"breach": {"hosts": {h: None for h in hosts}}}}}))
     env = dict(os.environ, **bench.env(), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"))
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / "rotate.yml"),
-               "--tags", "emergency", "-e", "secret=breach"]
+               "--tags", "emergency", "-e", "secret=breach", "-e", "confirm=breach"]
     revoked: dict[str, float] = {}
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

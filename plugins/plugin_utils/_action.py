@@ -17,6 +17,7 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._config import Ke
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ApiKeysError, ProviderError
 from ansible_collections.apikeys.rotation.plugins.module_utils._factory import make_provider
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
+from ansible_collections.apikeys.rotation.plugins.module_utils._variables import check_variables
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC, \
     vault_store_from_options
 
@@ -38,6 +39,9 @@ class KeyAction(ActionBase):
         result = super().run(tmp, task_vars)
         given = self.arguments(task_vars or {})
         key = str(given.get("name", "?"))
+        unknown = check_variables(key, task_vars or {})
+        if unknown:
+            return dict(result, failed=True, error="config", msg=unknown)
         validated = ArgumentSpecValidator(self.ARGSPEC).validate(given)
         if validated.error_messages:
             return dict(result, failed=True, error="config", msg=f"key '{key}': {validated.error_messages[0]}")

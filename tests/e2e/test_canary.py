@@ -71,7 +71,8 @@ def test_no_secret_in_emergency_or_rollback_output_or_files_at_vvvv(world: World
         secrets[f"{key.host} second"] = world.record(key).data["key"]
 
     rollback = world.playbook("rollback.yml", "-vvvv", "--diff", secret="canary")
-    emergency = world.playbook("rotate.yml", "-vvvv", "--diff", "--tags", "emergency", secret="canary")
+    emergency = world.playbook("rotate.yml", "-vvvv", "--diff", "--tags", "emergency", secret="canary",
+                                confirm="canary")
 
     assert rollback.rc == 0, rollback.output[-3000:]
     assert emergency.rc == 0, emergency.output[-3000:]

@@ -89,7 +89,7 @@ def test_emergency_for_a_group_of_twelve_keys_across_two_providers(world: World)
     keys = [world.key("sendgrid" if n % 2 else "http") for n in range(12)]
     world.groups["breach"] = [k.host for k in keys]
 
-    run = world.playbook("rotate.yml", "--tags", "emergency", secret="breach")
+    run = world.playbook("rotate.yml", "--tags", "emergency", secret="breach", confirm="breach")
 
     assert run.rc == 0, run.output
     for key in keys:

@@ -1,0 +1,31 @@
+# Copyright: contributors to apikeys.rotation
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters apikeys.rotation.select_keys and apikeys.rotation.key_outcomes (documented in the .yml files beside)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.apikeys.rotation.plugins.module_utils._outcomes import outcomes
+from ansible_collections.apikeys.rotation.plugins.module_utils._selection import SelectionError, select_keys
+
+
+def _select_keys(pattern: Any, matched: Optional[list[str]], groups: dict[str, list[str]],
+                 run_tags: Optional[list[str]] = None, confirm: Any = None) -> str:
+    try:
+        return select_keys(pattern, matched, groups, run_tags, confirm)
+    except SelectionError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def _key_outcomes(hosts: list[str], hostvars: Any, role: str, check_mode: bool = False) -> dict[str, Any]:
+    try:
+        return outcomes(hosts, hostvars, role, check_mode)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"select_keys": _select_keys, "key_outcomes": _key_outcomes}

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Installs Debian's `prometheus` package for the bench (tests/bench/prometheus.py). Idempotent:
-# exits 0 at once when a prometheus binary is already there. Needs root on Debian.
+# Installs Debian's `prometheus`, `prometheus-alertmanager` and `prometheus-node-exporter` packages
+# for the bench (tests/bench/prometheus.py, tests/bench/alertmanager.py; node_exporter's textfile
+# collector is what users run to expose the collection's metrics file). Idempotent: installs only
+# the packages whose binary is missing, and exits 0 at once when all are there. Needs root on Debian.
 #
-# The package's maintainer scripts would start a system service on :9090. The bench runs its own
-# server on a free port, so the install runs under a temporary policy-rc.d that forbids service
-# starts (exit 101, see invoke-rc.d(8)), and any prometheus service that is running afterwards is
-# stopped and disabled. Prints one line saying what it did.
+# The packages' maintainer scripts would start system services (:9090, :9093, :9100). The bench
+# runs its own servers on free ports, so the install runs under a temporary policy-rc.d that forbids
+# service starts (exit 101, see invoke-rc.d(8)), and any of these services that is running
+# afterwards is stopped and disabled. Prints one line saying what it did.
 set -euo pipefail
 
-if command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]; then
-  echo "install_prometheus: already installed ($(command -v prometheus || echo /usr/bin/prometheus))"
+# package=binary, one per line
+wanted="prometheus=/usr/bin/prometheus
+prometheus-alertmanager=/usr/bin/prometheus-alertmanager
+prometheus-node-exporter=/usr/bin/prometheus-node-exporter"
+
+missing=()
+while IFS='=' read -r package binary; do
+  if [ ! -x "$binary" ]; then missing+=("$package"); fi
+done <<<"$wanted"
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install_prometheus: already installed (prometheus, prometheus-alertmanager, prometheus-node-exporter)"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install_prometheus: must run as root (apt-get install prometheus)" >&2
+  echo "install_prometheus: must run as root (apt-get install ${missing[*]})" >&2
   exit 1
 fi
 
@@ -36,21 +48,25 @@ start=$(date +%s)
 if ! {
   apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      -o Dpkg::Use-Pty=0 prometheus
+      -o Dpkg::Use-Pty=0 "${missing[@]}"
 } >"$apt_log" 2>&1; then
   cat "$apt_log" >&2
-  echo "install_prometheus: apt-get install prometheus failed" >&2
+  echo "install_prometheus: apt-get install ${missing[*]} failed" >&2
   exit 1
 fi
 
 # Belt and braces: leave no system service running or enabled, whatever the init system.
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  systemctl stop prometheus.service >/dev/null 2>&1 || true
-  systemctl disable prometheus.service >/dev/null 2>&1 || true
-elif [ -x /etc/init.d/prometheus ]; then
-  /etc/init.d/prometheus stop >/dev/null 2>&1 || true
-  update-rc.d prometheus disable >/dev/null 2>&1 || true
-fi
+for service in prometheus prometheus-alertmanager prometheus-node-exporter; do
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl stop "$service.service" >/dev/null 2>&1 || true
+    systemctl disable "$service.service" >/dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$service" ]; then
+    "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+    update-rc.d "$service" disable >/dev/null 2>&1 || true
+  fi
+done
 
-version=$(/usr/bin/prometheus --version 2>&1 | head -n 1)
-echo "install_prometheus: installed Debian package prometheus in $(($(date +%s) - start)) s: ${version}; no service left running"
+versions=$(for binary in /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/prometheus-node-exporter; do
+  "$binary" --version 2>&1 | head -n 1
+done | paste -sd ';' -)
+echo "install_prometheus: installed Debian packages ${missing[*]} in $(($(date +%s) - start)) s: ${versions}; no service left running"

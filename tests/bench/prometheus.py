@@ -7,6 +7,11 @@ and its log in ``workdir/prometheus.log`` (0600), and returns once
 ``/-/ready`` answers 200. Install the binary with
 ``tests/bench/install_prometheus.sh``.
 
+For alerting, ``start_prometheus(..., rule_files=[path], alertmanagers=[am.target],
+evaluation_interval="1s")`` loads rule files and sends firing alerts to an
+Alertmanager (tests/bench/alertmanager.py); :meth:`Prometheus.rule_groups` and
+:meth:`Prometheus.alerts` show what it loaded and what is pending or firing.
+
 Scraped series carry ``job="bench"`` and ``instance="<host:port>"`` besides the
 target's own labels. Prometheus is ready in well under a second but scrapes
 for the first time about 5 s after start (its service discovery hands targets
@@ -173,6 +178,20 @@ class Prometheus(Stoppable):
         active = resp.json()["data"]["activeTargets"]
         return bool(active) and all(t.get("health") == "up" for t in active)
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """``/api/v1/alerts``: the alerts pending or firing now (labels, state, activeAt...)."""
+        resp = self.session.get(f"{self.url}/api/v1/alerts", timeout=5)
+        resp.raise_for_status()
+        found: list[dict[str, Any]] = resp.json()["data"]["alerts"]
+        return found
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """``/api/v1/rules``: the loaded rule groups, with each rule's health and last error."""
+        resp = self.session.get(f"{self.url}/api/v1/rules", timeout=5)
+        resp.raise_for_status()
+        groups: list[dict[str, Any]] = resp.json()["data"]["groups"]
+        return groups
+
     def stop(self) -> None:
         """Stop the server; safe to call more than once."""
         self.process.stop()
@@ -184,21 +203,47 @@ def _target(value: str) -> str:
     return urlsplit(value).netloc if "://" in value else value
 
 
-def write_config(path: Path, targets: Sequence[str], scrape_interval: str) -> None:
-    """A minimal prometheus.yml (JSON strings are valid YAML scalars)."""
+def write_config(
+    path: Path,
+    targets: Sequence[str],
+    scrape_interval: str,
+    *,
+    evaluation_interval: str | None = None,
+    rule_files: Sequence[Path | str] = (),
+    alertmanagers: Sequence[str] = (),
+) -> None:
+    """A minimal prometheus.yml (JSON strings are valid YAML scalars).
+
+    ``evaluation_interval`` defaults to ``scrape_interval``; ``rule_files`` are
+    listed as given (absolute paths are safest); ``alertmanagers`` (``host:port``
+    or URLs) get the alerts that fire.
+    """
     interval = json.dumps(scrape_interval)
+    evaluation = json.dumps(evaluation_interval or scrape_interval)
     listed = ", ".join(json.dumps(_target(t)) for t in targets)
-    write_private(
-        path,
+    text = (
         "global:\n"
         f"  scrape_interval: {interval}\n"
         f"  scrape_timeout: {interval}\n"
-        f"  evaluation_interval: {interval}\n"
+        f"  evaluation_interval: {evaluation}\n"
+    )
+    if rule_files:
+        text += "rule_files:\n" + "".join(f"  - {json.dumps(str(f))}\n" for f in rule_files)
+    if alertmanagers:
+        managers = ", ".join(json.dumps(_target(a)) for a in alertmanagers)
+        text += (
+            "alerting:\n"
+            "  alertmanagers:\n"
+            "    - static_configs:\n"
+            f"        - targets: [{managers}]\n"
+        )
+    text += (
         "scrape_configs:\n"
         f"  - job_name: {JOB}\n"
         "    static_configs:\n"
-        f"      - targets: [{listed}]\n",
+        f"      - targets: [{listed}]\n"
     )
+    write_private(path, text)
 
 
 def _ready(session: requests.Session, url: str) -> bool:
@@ -213,12 +258,29 @@ def start_prometheus(
     targets: list[str],
     scrape_interval: str = "1s",
     timeout: float = READY_TIMEOUT,
+    *,
+    evaluation_interval: str | None = None,
+    rule_files: Sequence[Path | str] = (),
+    alertmanagers: Sequence[str] = (),
 ) -> Prometheus:
-    """Start prometheus scraping ``targets`` (``host:port`` or URLs) on a free port."""
+    """Start prometheus scraping ``targets`` (``host:port`` or URLs) on a free port.
+
+    With ``rule_files`` it evaluates those rules every ``evaluation_interval``
+    (default: ``scrape_interval``) and sends firing alerts to ``alertmanagers``.
+    Like targets, Alertmanagers are handed over by service discovery up to 5 s
+    after start.
+    """
     binary = find_prometheus()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    write_config(config, targets, scrape_interval)
+    write_config(
+        config,
+        targets,
+        scrape_interval,
+        evaluation_interval=evaluation_interval,
+        rule_files=rule_files,
+        alertmanagers=alertmanagers,
+    )
     port = free_port()
     listen = f"--web.listen-address=127.0.0.1:{port}"
     argv = [

@@ -117,9 +117,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._send(resp)
 
     def _send(self, resp: Response) -> None:
-        payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+        raw = isinstance(resp.body, bytes)  # already encoded (gateway /metrics); resp.headers names its type
+        payload = resp.body if raw else b"" if resp.body is None else json.dumps(resp.body).encode()
         self.send_response(resp.status)
-        if resp.body is not None:
+        if resp.body is not None and not raw:
             self.send_header("Content-Type", "application/json")
         if resp.status not in (204, 304):
             self.send_header("Content-Length", str(len(payload)))

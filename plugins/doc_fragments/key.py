@@ -67,4 +67,35 @@ options:
         deadlines, computed from the record's UTC times, are extended by this much. V(0s) allowed.
     type: str
     default: 30s
+  schedule:
+    description:
+      - When scheduled runs of this key happen (inventory variable C(apikeys_schedule)), as a cron expression of
+        five fields (minute hour day-of-month month day-of-week, the host's local time), or V(@daily) and the
+        other @ forms but V(@reboot). Checked before anything runs; the error names the bad field.
+      - A key that would pass O(rotation_frequency) before the next scheduled run is due at this one.
+        A schedule that can wait longer than O(rotation_frequency) minus O(grace_period) between two runs
+        is refused. See docs/schedules.md.
+    type: str
+  alert_on_failure:
+    description:
+      - Send a notification when a run fails for this key (inventory variable C(apikeys_alert_on_failure)).
+    type: bool
+    default: false
+  rollback_on_failure:
+    description:
+      - After a scheduled rotation promotes the new key, watch it for O(rollback_watch) by calling the provider
+        with it every O(rollback_poll); if the provider rejects it, roll back to the previous key at once
+        and record why (inventory variable C(apikeys_rollback_on_failure)).
+    type: bool
+    default: false
+  rollback_watch:
+    description:
+      - How long a promoted key is watched when O(rollback_on_failure) is on (inventory variable C(apikeys_rollback_watch)).
+    type: str
+    default: 2m
+  rollback_poll:
+    description:
+      - How often the watched key is tried during O(rollback_watch) (inventory variable C(apikeys_rollback_poll)).
+    type: str
+    default: 10s
 """

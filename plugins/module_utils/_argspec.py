@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback
 
-from . import _defaults
+from . import _defaults, _schedule
 
 # doc_fragments/store.py
 STORE = {
@@ -38,6 +38,12 @@ SCHEDULE = {
     "clock_skew": {"type": "str", "default": _defaults.CLOCK_SKEW},
     "consumer_cache_ttl": {"type": "str"},
     "consumer_cache_margin": {"type": "str", "default": _defaults.CACHE_MARGIN},
+    # docs/schedules.md: when scheduled runs happen, and what a run does when something fails
+    "schedule": {"type": "str"},
+    "alert_on_failure": {"type": "bool", "default": False},
+    "rollback_on_failure": {"type": "bool", "default": False},
+    "rollback_watch": {"type": "str", "default": _schedule.ROLLBACK_WATCH},
+    "rollback_poll": {"type": "str", "default": _schedule.ROLLBACK_POLL},
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from ._defaults import CACHE_MARGIN, CLOCK_SKEW
 from ._errors import ConfigError
 from ._factory import provider_class
+from ._schedule import Schedule, check_schedule
 from ._timeutil import format_duration, parse_duration
 
 
@@ -24,6 +25,7 @@ class KeyConfig:
     rotation_frequency: Optional[int] = None   # seconds
     grace_period: Optional[int] = None         # seconds
     clock_skew: int = parse_duration(CLOCK_SKEW)  # seconds allowed between the controller's and others' clocks
+    schedule: Optional[Schedule] = None        # apikeys_schedule, checked (_schedule.py)
 
 
 def _duration(key: str, field_name: str, value: Any, allow_zero: bool = False) -> Optional[int]:
@@ -67,5 +69,6 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
                           f"apikeys_consumer_cache_ttl {format_duration(cache_ttl)} + margin {format_duration(margin)} "
                           f"= {format_duration(cache_ttl + margin)}: consumers could still hold the old key when it "
                           "is revoked")
+    schedule = check_schedule(key, args.get("schedule"), frequency, grace)
     return KeyConfig(name=key, provider=args["provider"], vault_path=path.strip("/"), provider_options=options,
-                     rotation_frequency=frequency, grace_period=grace, clock_skew=skew or 0)
+                     rotation_frequency=frequency, grace_period=grace, clock_skew=skew or 0, schedule=schedule)

@@ -7,7 +7,12 @@
   cannot be read back either, the outcome is unknown (``OutcomeUnknown``): the caller compensates nothing.
 * Time is the controller's clock checked against the store's: beyond ``apikeys_clock_skew`` the task
   stops before it changes anything; within it, timestamps and deadlines follow the store's clock.
-* Every secret read or received is remembered, so any message can be scrubbed before it leaves.
+* Every secret read or received is remembered, so any message can be scrubbed before it leaves; so are
+  the store's credentials (its token, its AppRole secret id), asked of the store at each scrub.
+* A read-only session (``key_usage_check``, ``api_key_info``, check mode) writes nothing: neither the
+  record, nor its metadata, nor an audit line; a write attempted through it is a bug, refused.
+* Each write of the record is an event of the key's life: it is appended to the record's own bounded
+  ``history`` (in the same check-and-set write) and, once written, sent to the audit trail (``_audit``).
 """
 from __future__ import annotations
 
@@ -15,20 +20,30 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from ._config import KeyConfig
-from ._errors import ApiKeysError, CasConflict, ClockSkew, LostOwnership, OutcomeUnknown, StoreError, \
-    StoreUnavailable
-from ._record import SECRET_FIELDS, HIDDEN, metadata
+from ._audit import AuditTrail, event as make_event, failure_event, transition_event
+from ._errors import ApiKeysError, CasConflict, ClockSkew, LostOwnership, OutcomeUnknown, ReadOnlyViolation, \
+    StoreError, StoreUnavailable
+from ._record import SECRET_FIELDS, metadata, with_history
+from ._scrub import Scrubber
 from ._timeutil import format_duration, utcnow
 from .stores._base import Entry, Store
 
 
 class Session:
-    def __init__(self, cfg: KeyConfig, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, cfg: KeyConfig, store: Store, *, clock: Callable[[], datetime] = utcnow,
+                 scrubber: Optional[Scrubber] = None, read_only: bool = False,
+                 audit: Optional[AuditTrail] = None, context: Optional[dict[str, Any]] = None) -> None:
         self.cfg = cfg
         self.store = store
         self.controller_clock = clock
         self.warnings: list[str] = []
-        self._secrets: set[str] = set()
+        self.scrubber = scrubber if scrubber is not None else Scrubber()
+        self.scrubber.track(getattr(store, "secrets", list))
+        self.read_only = read_only
+        #: None: no audit trail (read-only tasks, unit tests)
+        self.audit = None if read_only else audit
+        #: fields added to every event (the module, this run's owner token)
+        self.context = dict(context or {})
         self._offset: Optional[timedelta] = None
 
     # -- time -----------------------------------------------------------------------------------
@@ -56,13 +71,10 @@ class Session:
     # -- secrets --------------------------------------------------------------------------------
 
     def remember(self, secret: str) -> None:
-        if secret:
-            self._secrets.add(str(secret))
+        self.scrubber.remember(secret)
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, HIDDEN)
-        return text
+        return self.scrubber.scrub(text)
 
     # -- the record -----------------------------------------------------------------------------
 
@@ -75,7 +87,16 @@ class Session:
         return entry
 
     def write(self, entry: Entry, data: dict[str, Any], result: str) -> Entry:
-        """Replace the record read as ``entry`` with ``data`` (check-and-set), resolving a lost answer."""
+        """Replace the record read as ``entry`` with ``data`` (check-and-set), resolving a lost answer.
+
+        ``result`` names the step (``intent``, ``pending``, ``rotated``...): the event appended to the
+        record's ``history`` and, once the write is known to have landed, sent to the audit trail.
+        """
+        if self.read_only:
+            raise ReadOnlyViolation(f"key '{self.cfg.name}': internal error: a read-only task tried to write the "
+                                    f"record ({result}); nothing was written")
+        event = transition_event(result, entry.data, data, self.now(), self.cfg.name, **self.context)
+        data = with_history(data, dict(event, **(self.audit.stamp() if self.audit is not None else {})))
         try:
             version = self.store.write(self.cfg.vault_path, data, cas=entry.version)
         except CasConflict as exc:
@@ -85,7 +106,18 @@ class Session:
                 raise
             version = self._resolve(entry, data, result, exc)
         self.publish(data, result, "")
+        self.emit(event)
         return Entry(data=data, version=version)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Send one event to the audit trail; a destination that failed becomes a warning of the task."""
+        if self.audit is not None:
+            self.warnings.extend(self.audit.emit(event))
+
+    def event(self, action: str, **fields: Any) -> None:
+        """An event that is no write of the record (a key created at the provider)."""
+        if self.audit is not None:
+            self.emit(make_event(self.now(), self.cfg.name, action, **dict(self.context, result="ok", **fields)))
 
     def _resolve(self, entry: Entry, data: dict[str, Any], result: str, cause: Exception) -> int:
         name = self.cfg.name
@@ -141,20 +173,49 @@ class Session:
 
     def publish(self, data: dict[str, Any], result: str, error: str) -> None:
         """The record's non-secret state into its metadata, where monitoring looks (best effort)."""
+        if self.read_only:
+            return
         try:
-            self.store.set_metadata(self.cfg.vault_path,
-                                    metadata(data, self.cfg.provider, result, error, self.now()))
+            fields = metadata(data, self.cfg.provider, result, error, self.now())
+            self.store.set_metadata(self.cfg.vault_path, {k: self.scrub(v) for k, v in fields.items()})
         except StoreError as exc:
             self.warnings.append(f"key '{self.cfg.name}': record written, metadata not updated: {exc}")
 
     def record_failure(self, error: Exception) -> None:
-        """Best effort: show the failure in the record's metadata, where monitoring looks."""
+        """Best effort: show the failure in the record's metadata, where monitoring looks (never when read-only)."""
+        if self.read_only:
+            return
         try:
             entry = self.store.read(self.cfg.vault_path)
             if entry is not None:
                 self.publish(entry.data, "failed", self.scrub(str(error)))
         except ApiKeysError:
             pass
+
+    def failed(self, error: Exception) -> None:
+        """A task that may change things failed: one audit event (best effort: never hides the error)."""
+        if self.audit is None:
+            return
+        try:
+            now = self.now()
+        except ApiKeysError:
+            now = self.controller_clock()
+        self.emit(failure_event(now, self.cfg.name, error, self.scrub, **self.context))
+
+    def annotate(self, fields: dict[str, Optional[str]]) -> Optional[str]:
+        """Merge non-secret ``fields`` into the record's metadata, keeping the rest (None removes a field).
+
+        Metadata only, no record write. Returns why it could not be done, or None (never raises).
+        """
+        try:
+            entry = self.read()
+            if entry is None:
+                return f"key '{self.cfg.name}': no record at {self.cfg.vault_path}"
+            merged = {k: v for k, v in dict(entry.metadata, **fields).items() if v not in (None, "")}
+            self.store.set_metadata(self.cfg.vault_path, {k: self.scrub(str(v)) for k, v in merged.items()})
+        except ApiKeysError as exc:
+            return self.scrub(str(exc))
+        return None
 
 
 def _with_current(data: dict[str, Any], error: Any) -> Any:

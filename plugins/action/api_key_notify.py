@@ -1,0 +1,169 @@
+# Copyright: contributors to apikeys.rotation
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action for apikeys.rotation.api_key_notify (documented in plugins/modules/api_key_notify.py).
+
+Never fails the task: a notification comes after the change it reports (the key is already replaced, rolled
+back, postponed), so a target that does not take it, or a wrong target setting, is returned as
+``notify_error``, written to the record's metadata (``last_notify_*``) and shown by the roles' summaries.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.apikeys.rotation.plugins.module_utils import _notify as notify
+from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
+from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig
+from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ApiKeysError
+from ansible_collections.apikeys.rotation.plugins.module_utils._factory import make_provider
+from ansible_collections.apikeys.rotation.plugins.module_utils._record import HIDDEN
+from ansible_collections.apikeys.rotation.plugins.module_utils._session import Session
+from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import to_iso, utcnow
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC, \
+    vault_store_from_options
+from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction
+
+TARGET = {
+    "format": {"type": "str", "required": True, "choices": list(notify.FORMATS)},
+    "name": {"type": "str"},
+    "url": {"type": "str", "no_log": True},
+    "url_env": {"type": "str", "no_log": False},
+    "routing_key": {"type": "str", "no_log": True},
+    "routing_key_env": {"type": "str", "no_log": False},
+    "events": {"type": "list", "elements": "str", "choices": list(notify.EVENTS)},
+    "deprecated_name": {"type": "str"},
+}
+
+DEPRECATED_IN = "2.0.0"
+
+
+class _Scrubber:
+    """The run's scrubber (the session's, which learns the record's secrets when it reads it) plus the
+    secrets this task holds itself (target URLs and routing keys, no_log options, the management credential)."""
+
+    def __init__(self, session: Optional[Session], secrets: set[str]) -> None:
+        self.session = session
+        self.secrets = {s for s in secrets if s}
+
+    def remember(self, secret: Optional[str]) -> None:
+        if secret:
+            self.secrets.add(str(secret))
+            if self.session is not None:
+                self.session.remember(str(secret))
+
+    def __call__(self, text: str) -> str:
+        text = self.session.scrub(str(text)) if self.session is not None else str(text)
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, HIDDEN)
+        return text
+
+
+class ActionModule(KeyAction):
+    # KEY and SCHEDULE as every module (the doc fragment); only name, provider*, vault_path and STORE are used
+    ARGSPEC = spec(
+        KEY, SCHEDULE, STORE,
+        event={"type": "str", "required": True, "choices": list(notify.EVENTS)},
+        reason={"type": "str", "default": ""},
+        stage={"type": "str", "default": "rotation"},
+        details={"type": "dict", "default": {}},
+        notify={"type": "list", "elements": "dict", "default": [], "options": TARGET},
+        notify_attempts={"type": "int", "default": 3},
+        notify_timeout={"type": "float", "default": 10.0},
+        notify_deadline={"type": "float", "default": 30.0},
+    )
+
+    #: injectable for tests: post, sleep, clock of the delivery
+    delivery_options: dict[str, Any] = {}
+
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        result = ActionBase.run(self, tmp, task_vars)  # pylint: disable=bad-super-call
+        given = self.arguments(task_vars or {})
+        key = str(given.get("name", "?"))
+        validated = ArgumentSpecValidator(self.ARGSPEC).validate(given)
+        scrub = _Scrubber(None, {str(v) for v in getattr(validated, "_no_log_values", set()) or set()})
+        if validated.error_messages:
+            return self.undelivered(result, f"key '{key}': {scrub(validated.error_messages[0])}", "", [])
+        args = validated.validated_parameters
+        scrub.remember(args.get("provider_credential"))
+        scrub.remember(_credential(key, args))
+        try:
+            targets = notify.parse_targets(key, args["notify"])
+        except ApiKeysError as exc:
+            return self.undelivered(result, scrub(str(exc)), "", [])
+        for target in targets:
+            for secret in target.secrets():
+                scrub.remember(secret)
+        event_name = args["event"]
+        chosen = [t for t in targets if event_name in t.events]
+        warnings = [f"key '{key}': {t.deprecated_name} is deprecated and will be removed in {DEPRECATED_IN}; use "
+                    f"apikeys_notify: [{{format: json, url_env: ...}}] (docs/notifications.md)"
+                    for t in chosen if t.deprecated_name]
+        if not chosen:
+            return dict(result, changed=False, event=event_name, deliveries=[], notify_error="",
+                        msg=f"key '{key}': no notification target takes event {event_name}")
+        labels = [t.label for t in chosen]
+        if self._task.check_mode:
+            return dict(result, changed=False, event=event_name, deliveries=[], notify_error="", would_notify=labels,
+                        warnings=warnings, msg=f"key '{key}': would notify {', '.join(labels)} of {event_name}")
+
+        session, metadata_error = self.session(key, args, scrub)
+        event = notify.scrubbed_event(event_name, key, to_iso(utcnow()), scrub, reason=args["reason"],
+                                      stage=args["stage"], provider=args.get("provider") or "",
+                                      details=args["details"])
+        policy = notify.NotifyPolicy(attempts=max(1, args["notify_attempts"]), max_total=max(0.0, args["notify_deadline"]))
+        deliveries = notify.notify(event, chosen, scrub, policy=policy, timeout=args["notify_timeout"],
+                                   **self.delivery_options)
+        failed = notify.failure_text(deliveries)
+        if session is not None:
+            metadata_error = session.annotate({
+                "last_notify_at": event.at, "last_notify_event": event.name,
+                "last_notify_result": "failed" if failed else "delivered",
+                "last_notify_error": failed[:500] if failed else None,
+            }) or ""
+        if failed:
+            warnings.append(f"key '{key}': notification of {event.name} not delivered: {failed}")
+        if metadata_error:
+            warnings.append(f"key '{key}': notification outcome not written to the record's metadata: {metadata_error}")
+        sent = [d.target for d in deliveries if d.delivered]
+        parts = ([f"delivered to {', '.join(sent)}"] if sent else []) + ([f"NOT delivered: {failed}"] if failed else [])
+        msg = f"key '{key}': {event.name}: " + "; ".join(parts)
+        return dict(result, changed=bool(sent), event=event.name, deliveries=[d.as_dict() for d in deliveries],
+                    notify_error=failed, metadata_error=metadata_error, warnings=warnings, msg=scrub(msg))
+
+    @staticmethod
+    def undelivered(result: dict[str, Any], error: str, metadata_error: str, warnings: list[str]) -> dict[str, Any]:
+        """A configuration problem: nothing was sent; reported, not raised (the change it reports is done)."""
+        return dict(result, changed=False, deliveries=[], notify_error=error, metadata_error=metadata_error,
+                    warnings=warnings + [f"notification not sent: {error}"], msg=f"notification not sent: {error}")
+
+    def session(self, key: str, args: dict[str, Any], scrub: _Scrubber) -> tuple[Optional[Session], str]:
+        """The key's session, for the record's secrets (scrubbing) and its metadata; None and why when unusable."""
+        path = str(args.get("vault_path") or "").strip("/")
+        if not HAS_HVAC:
+            return None, "the hvac Python library is missing on the controller"
+        if not path:
+            return None, f"key '{key}': apikeys_vault_path is not set"
+        try:
+            store = vault_store_from_options(key, args)
+        except ApiKeysError as exc:
+            return None, scrub(str(exc))
+        session = Session(KeyConfig(name=key, provider=str(args.get("provider") or ""), vault_path=path), store)
+        scrub.session = session
+        for secret in scrub.secrets:
+            session.remember(secret)
+        try:
+            session.read()  # learns the record's secrets, so that no message can carry one
+        except ApiKeysError as exc:
+            return session, scrub(str(exc))
+        return session, ""
+
+
+def _credential(key: str, args: dict[str, Any]) -> Optional[str]:
+    """The provider's management credential as the provider would find it (an option or its environment variable)."""
+    try:
+        provider = make_provider(key, args.get("provider"), args.get("provider_options") or {}, args.get("provider_credential"))
+    except Exception:  # pylint: disable=broad-except  # an unknown or refused provider holds no credential
+        return None
+    return getattr(provider, "credential", None)

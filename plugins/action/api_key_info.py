@@ -8,6 +8,7 @@ from typing import Any
 from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import KEY, SCHEDULE, STORE, spec
 from ansible_collections.apikeys.rotation.plugins.module_utils._info import data_from_metadata, read_metadata, \
     record_view, schedule
+from ansible_collections.apikeys.rotation.plugins.module_utils._record import history
 from ansible_collections.apikeys.rotation.plugins.module_utils._revocation import revocation_plan
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import Entry
@@ -17,6 +18,7 @@ from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import Ke
 class ActionModule(KeyAction):
     ARGSPEC = spec(KEY, SCHEDULE, STORE, force={"type": "bool", "default": False},
                    metadata_only={"type": "bool", "default": False})
+    READ_ONLY = True
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         if args["metadata_only"]:
@@ -32,7 +34,8 @@ class ActionModule(KeyAction):
                 "schedule": schedule(data, rotation.cfg.rotation_frequency, rotation.cfg.grace_period, now),
                 "plan": rotation.plan(view, force=args["force"]) if entry is None or data else _unknown(),
                 "revocation": revocation_plan(data or {}, now, rotation.cfg.clock_skew),
-                "metadata_only": args["metadata_only"]}
+                "metadata_only": args["metadata_only"],
+                "history": history(data) if not args["metadata_only"] else []}
 
 
 def _unknown() -> dict[str, Any]:

@@ -20,6 +20,7 @@ def _iso(moment: Any) -> Any:
 
 class ActionModule(KeyAction):
     ARGSPEC = spec(KEY, SCHEDULE, STORE, usage_evidence={"type": "dict", "default": {"source": "provider"}})
+    READ_ONLY = True  # documented as changing nothing: not even the record's metadata on a failure
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         evidence = make_evidence(rotation.cfg.name, args["usage_evidence"], rotation.need_provider())

@@ -96,3 +96,9 @@ class ClockSkew(ApiKeysError):
     """The controller's clock and the store's disagree by more than ``apikeys_clock_skew``."""
 
     kind = "clock_skew"
+
+
+class ReadOnlyViolation(ApiKeysError):
+    """A task documented as read-only tried to write: a bug, refused before anything is written."""
+
+    kind = "internal"

@@ -2,7 +2,9 @@
 """A small JSON-over-HTTP client for provider APIs, with opt-in retries.
 
 Error messages carry the method, the path template, the status and the
-provider's own error text; never headers or request bodies.
+provider's own error text; never headers or request bodies. Some APIs echo the
+request's credentials in their error text (``invalid token Bearer ...``): every
+header value sent with the request is hidden from that text, in any common encoding.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any, Iterable, Optional
 
 from ._errors import ProviderError
 from ._retry import RetryPolicy, Retryable, call_with_retry
+from ._scrub import Scrubber
 
 try:
     import requests
@@ -18,6 +21,9 @@ except ImportError:  # pragma: no cover - reported by the module
     HAS_REQUESTS = False
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+#: request headers that never carry a credential (every other header's value is hidden from error texts)
+_PLAIN_HEADERS = frozenset({"user-agent", "accept", "accept-encoding", "connection", "content-type", "content-length",
+                            "host"})
 
 
 def provider_message(body: Any) -> str:
@@ -111,5 +117,22 @@ class HttpClient:
             detail = provider_message(response.json())
         except ValueError:
             detail = ""
+        detail = _without_sent_headers(detail, response)
         suffix = f": {detail}" if detail else ""
         return ProviderError(f"{what} answered HTTP {response.status_code}{suffix}", response.status_code)
+
+
+def _without_sent_headers(text: str, response: "requests.Response") -> str:
+    """``text`` with the value of every header the request sent hidden (a provider may echo its credential)."""
+    request = getattr(response, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    if not text or not headers:
+        return text
+    scrubber = Scrubber()
+    for name, value in headers.items():
+        if str(name).lower() in _PLAIN_HEADERS:
+            continue
+        value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        scrubber.remember(value)
+        scrubber.remember_all(value.split(" ", 1)[1:])  # "Bearer <token>": the token on its own too
+    return scrubber.scrub(text)

@@ -14,7 +14,8 @@ From intent to promotion the rotation belongs to one run: ``lease_owner`` (a tok
 until ``lease_until`` (store time), renewed by each of its writes. What each action may do in each
 phase is the table in ``_protocol``; the transitions there are pure functions of this record.
 
-``incidents`` keeps the last emergency and rollback actions (what was revoked, when; no secret).
+``incidents`` keeps the last emergency and rollback actions (what was revoked, when; no secret);
+``history`` the last HISTORY_KEPT events of the key's life (the audit trail's events, shortened).
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ PREVIOUS_FIELDS = ("previous_key", "previous_key_id", "previous_key_revocation_a
 #: a key a rollback took out of use and is revoking (kept until the provider confirms, so a crash loses nothing)
 REVOKING_FIELDS = ("revoking_key", "revoking_key_id")
 INCIDENTS_KEPT = 20
+#: ``history``: the last events of the key's life (see ``_audit``), shown by api_key_info
+HISTORY_KEPT = 50
+HISTORY_FIELDS = ("action", "result", "rotation_id", "key_id", "new_key_ids", "revoked_key_ids", "cause", "run_id", "by")
 HIDDEN = "<hidden>"
 
 PHASES = ("idle", "intent", "pending", "grace", "revoking")
@@ -60,11 +64,28 @@ def known_ids(data: dict[str, Any]) -> set[str]:
     return {str(data[f]) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id") if data.get(f)}
 
 
+def with_logged(data: dict[str, Any], log_field: str, kept: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``entry`` appended to its bounded log ``log_field`` (the last ``kept`` are kept)."""
+    log = [e for e in data.get(log_field) or [] if isinstance(e, dict)]
+    log.append(entry)
+    return dict(data, **{log_field: log[-kept:]})
+
+
 def with_incident(data: dict[str, Any], now: datetime, **event: Any) -> dict[str, Any]:
     """``data`` with one more entry in its ``incidents`` log (the last INCIDENTS_KEPT are kept)."""
-    log = [e for e in data.get("incidents") or [] if isinstance(e, dict)]
-    log.append(dict(event, at=to_iso(now)))
-    return dict(data, incidents=log[-INCIDENTS_KEPT:])
+    return with_logged(data, "incidents", INCIDENTS_KEPT, dict(event, at=to_iso(now)))
+
+
+def with_history(data: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with one more entry in its ``history`` (the last HISTORY_KEPT events of its life, no secret)."""
+    entry = {"at": event.get("time")}
+    entry.update({k: event[k] for k in HISTORY_FIELDS if event.get(k) not in (None, "", [], {})})
+    return with_logged(data, "history", HISTORY_KEPT, entry)
+
+
+def history(data: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's ``history``: its last events, oldest first (no secret: ids, times, actions)."""
+    return [dict(e) for e in (data or {}).get("history") or [] if isinstance(e, dict)]
 
 
 def without(data: dict[str, Any], *groups: tuple[str, ...]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from ._errors import ApiKeysError, CasConflict, ConfigError, KeyCapReached, KeyT
     OutcomeUnknown, ProviderError, RotationRefused
 from ._record import HIDDEN, known_ids, new_rotation_id, phase, with_incident
 from ._results import result
+from ._audit import AuditTrail
+from ._scrub import Scrubber
 from ._session import Session
 from ._timeutil import add_seconds, format_duration, from_iso, parse_duration, to_iso, utcnow
 from .providers._base import NewKey, Provider
@@ -37,15 +39,21 @@ class Rotation:
 
     def __init__(self, cfg: KeyConfig, store: Store, provider: Optional[Provider], *,
                  clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
-                 check_mode: bool = False, owner: Optional[str] = None) -> None:
+                 check_mode: bool = False, owner: Optional[str] = None, read_only: bool = False,
+                 scrubber: Optional[Scrubber] = None, audit: Optional[AuditTrail] = None,
+                 context: Optional[dict[str, Any]] = None) -> None:
         self.cfg = cfg
-        self.session = Session(cfg, store, clock=clock)
+        self.owner = owner or "run-" + secrets.token_hex(6)
+        # check mode and read-only tasks write nothing: the session refuses any write
+        self.session = Session(cfg, store, clock=clock, scrubber=scrubber, read_only=read_only or check_mode,
+                               audit=audit, context=dict(context or {}, owner=self.owner))
+        if provider is not None:
+            self.session.scrubber.track(provider.credentials)
         self.provider = provider
         self.sleep = sleep
         self.check_mode = check_mode
-        #: this run's token: written as ``lease_owner`` by the run that owns a rotation; given when a later
-        #: task of the same run goes on with it (api_key_create returns it, the promote task passes it)
-        self.owner = owner or "run-" + secrets.token_hex(6)
+        #: ``owner``: this run's token: written as ``lease_owner`` by the run that owns a rotation; given when a
+        #: later task of the same run goes on with it (api_key_create returns it, the promote task passes it)
         self.claimed = owner is not None
 
     # -- the session, for the other workflows ------------------------------------------------------
@@ -78,6 +86,12 @@ class Rotation:
 
     def record_failure(self, error: Exception) -> None:
         self.session.record_failure(error)
+
+    def failed(self, error: Exception) -> None:
+        """The task failed: the failure in the audit trail and, for a provider error, in the metadata."""
+        self.session.failed(error)
+        if isinstance(error, ProviderError):
+            self.session.record_failure(error)
 
     def need_provider(self) -> Provider:
         if self.provider is None:
@@ -262,6 +276,8 @@ class Rotation:
                                      "intent stays in the record and the next run cleans it up")
             raise error from None
         self.session.remember(new.secret)
+        self.session.event("created", rotation_id=entry.data.get("rotation_id"), new_key_ids=[new.key_id],
+                           key_id=entry.data.get("key_id"))
         return new
 
     def _compensate(self, key_id: str, cause: ApiKeysError) -> None:

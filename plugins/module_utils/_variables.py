@@ -28,6 +28,8 @@ OPTIONS = frozenset({
 
 #: read by roles, reports and people, not by a module option
 DESCRIPTIVE = frozenset({"environment", "used_by", "supports_dual_key", "criticality", "schedule"})
+#: read from the task's variables by every module that may change a key (plugins/module_utils/_audit.py)
+DESCRIPTIVE |= frozenset({"audit_log", "audit_syslog"})
 
 KNOWN = frozenset(f"apikeys_{name}" for name in OPTIONS | DESCRIPTIVE)
 

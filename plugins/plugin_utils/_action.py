@@ -14,9 +14,11 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig, key_config
-from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ApiKeysError, ProviderError
+from ansible_collections.apikeys.rotation.plugins.module_utils._audit import from_task_vars
+from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ApiKeysError
 from ansible_collections.apikeys.rotation.plugins.module_utils._factory import make_provider
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
+from ansible_collections.apikeys.rotation.plugins.module_utils._scrub import Scrubber
 from ansible_collections.apikeys.rotation.plugins.module_utils._variables import check_variables
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC, \
     vault_store_from_options
@@ -31,6 +33,9 @@ class KeyAction(ActionBase):
     ARGSPEC: dict[str, Any] = {}
     #: must rotation_frequency and grace_period be set?
     NEEDS_SCHEDULE = False
+    #: documented as changing nothing: the task writes neither the record, nor its metadata, nor an audit line
+    #: (as in check mode, which makes every module read-only)
+    READ_ONLY = False
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -46,32 +51,37 @@ class KeyAction(ActionBase):
         if validated.error_messages:
             return dict(result, failed=True, error="config", msg=f"key '{key}': {validated.error_messages[0]}")
         args = validated.validated_parameters
+        # every no_log value (Vault token, AppRole secret id, provider credential, a key), from the task or the
+        # environment, is hidden from everything this task returns, from the moment it is known
+        scrubber = Scrubber()
+        scrubber.remember_all(getattr(validated, "_no_log_values", ()))
         if not HAS_HVAC:
             return dict(result, failed=True, error="config", msg="apikeys.rotation needs the hvac and requests "
                         "Python libraries on the controller: pip install hvac requests")
         rotation = None
         try:
             cfg = key_config(args, need_schedule=self.NEEDS_SCHEDULE)
-            rotation = self.rotation(cfg, args)
+            rotation = self.rotation(cfg, args, scrubber, task_vars or {})
             out = self.execute(rotation, args)
         except ApiKeysError as exc:
-            if rotation is not None and isinstance(exc, ProviderError) and not self._task.check_mode:
-                rotation.record_failure(exc)
-            scrub = rotation.scrub if rotation is not None else str
-            return dict(result, failed=True, error=exc.kind, msg=scrub(str(exc)),
-                        warnings=rotation.warnings if rotation is not None else [])
+            if rotation is not None:
+                rotation.failed(exc)
+            return scrubbed(scrubber, dict(result, failed=True, error=exc.kind, msg=str(exc),
+                                           warnings=rotation.warnings if rotation is not None else []))
         except Exception as exc:  # a bug: report it without letting a secret through
-            scrub = rotation.scrub if rotation is not None else str
-            return dict(result, failed=True, error="internal",
-                        msg=f"key '{key}': unexpected {type(exc).__name__}: {scrub(str(exc))}",
-                        exception=scrub(traceback.format_exc()))
+            if rotation is not None:
+                rotation.failed(exc)
+            return scrubbed(scrubber, dict(result, failed=True, error="internal",
+                                           msg=f"key '{key}': unexpected {type(exc).__name__}: {exc}",
+                                           exception=traceback.format_exc(),
+                                           warnings=rotation.warnings if rotation is not None else []))
         diff = out.pop("diff", None)
         if self._task.diff and diff is not None:
             result["diff"] = diff
         if rotation.warnings:
             result["warnings"] = rotation.warnings
         result.update(out)
-        return result
+        return scrubbed(scrubber, result)
 
     def arguments(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """The task's arguments; each one not given falls back to the key's inventory variable.
@@ -86,8 +96,31 @@ class KeyAction(ActionBase):
                 args[option] = self._templar.template(task_vars[variable])
         return args
 
-    def rotation(self, cfg: KeyConfig, args: dict[str, Any]) -> Rotation:
+    def rotation(self, cfg: KeyConfig, args: dict[str, Any], scrubber: Optional[Scrubber] = None,
+                 task_vars: Optional[dict[str, Any]] = None) -> Rotation:
         # Neither constructor touches the network: clients are made on first use.
+        scrubber = scrubber if scrubber is not None else Scrubber()
         provider = make_provider(cfg.name, cfg.provider, cfg.provider_options, args.get("provider_credential"))
+        scrubber.track(provider.credentials)  # the management credential, from the task or the environment
         store = vault_store_from_options(cfg.name, args)
-        return Rotation(cfg, store, provider, check_mode=bool(self._task.check_mode), owner=args.get("owner"))
+        read_only = self.READ_ONLY or bool(self._task.check_mode)
+        audit = None
+        if not read_only:
+            audit = from_task_vars(cfg.name, task_vars or {}, scrubber.scrub)
+            audit.preflight()  # an audit file that cannot be written stops the task before it changes anything
+        return Rotation(cfg, store, provider, check_mode=bool(self._task.check_mode), owner=args.get("owner"),
+                        read_only=read_only, scrubber=scrubber, audit=audit,
+                        context={"module": str(self._task.action).rsplit(".", 1)[-1]})
+
+
+def scrubbed(scrubber: Scrubber, result: dict[str, Any]) -> dict[str, Any]:
+    """The task's result with every secret the task holds hidden, at any depth, in any common encoding.
+
+    A result that returns a secret on purpose (api_key_create ``return_secret``) is marked
+    ``_ansible_no_log``; its ``secret`` is left as is and Ansible hides the whole result.
+    """
+    kept = result.pop("secret", None) if result.get("_ansible_no_log") else None
+    clean = scrubber.scrub_value(result)
+    if kept is not None:
+        clean["secret"] = kept
+    return clean

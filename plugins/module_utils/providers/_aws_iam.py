@@ -10,6 +10,7 @@ profile, instance role).
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional, TypeVar
 
@@ -69,7 +70,18 @@ class AwsIamProvider(Provider):
             import boto3  # pylint: disable=import-outside-toplevel
             session = boto3.session.Session(profile_name=self.options.get("profile"), region_name=self.region)
             self._iam = session.client("iam", endpoint_url=self.endpoint_url, config=self._config())
+            self._boto_session = session
         return self._iam
+
+    def credentials(self) -> list[str]:
+        """The management identity's secret key and session token (environment, or what boto3 resolved)."""
+        held = super().credentials() + [os.environ.get(n, "") for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
+        session = getattr(self, "_boto_session", None)
+        resolved = session.get_credentials() if session is not None else None
+        if resolved is not None:
+            frozen = resolved.get_frozen_credentials()
+            held += [frozen.secret_key or "", frozen.token or ""]
+        return [h for h in held if h]
 
     def _call(self, what: str, fn: Callable[[], T], retry: bool = True) -> T:
         errors = _botocore().exceptions

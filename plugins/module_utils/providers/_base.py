@@ -79,6 +79,11 @@ class Provider(ABC):
                               f"unknown option for provider '{cls.name}' "
                               f"(known: {', '.join(sorted(known))})")
 
+    def credentials(self) -> list[str]:
+        """Every secret this provider holds to manage keys (the management credential, from wherever it
+        came): the task's scrubber asks at each scrub, so none of them can leave in a message."""
+        return [self.credential] if self.credential else []
+
     def require_credential(self) -> str:
         if not self.credential:
             where = f"the {self.credential_env} environment variable or " if self.credential_env else ""

@@ -40,6 +40,11 @@ class Store(ABC):
     def set_metadata(self, path: str, metadata: dict[str, str]) -> None:
         """Replace the record's non-secret metadata (readable without the right to read secrets)."""
 
+    def secrets(self) -> list[str]:
+        """Every secret the store's client holds (its token, a login's secret id): the task's scrubber asks
+        at each scrub, so a token obtained mid-run (a login, a re-login) is hidden too. Default: none."""
+        return []
+
     def now(self) -> Optional[datetime]:
         """The store's own clock (UTC), the reference for deadlines; None when the store has none."""
         return None

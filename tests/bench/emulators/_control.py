@@ -6,7 +6,9 @@ No authentication: it exists only on the bench's loopback servers.
 ``GET /__emulator/health``           ``{"ok": true, "emulator": <name>}``
 ``GET /__emulator/keys``             list of keys, revoked ones included, no secrets
 ``POST /__emulator/reset``           back to start-up state; clears faults and calls
-``POST /__emulator/faults``          add a fault (see ``_faults.Fault``) -> 201
+``POST /__emulator/faults``          add a fault (see ``_faults.Fault``) -> 201; with
+                                     ``echo_auth: true`` its error body quotes the request's
+                                     credential headers (Authorization...), as some APIs do
 ``GET|DELETE /__emulator/faults``    pending faults / remove them all
 ``GET /__emulator/faults/fired``     ``{"total", "by_match"}``: faults met so far (never reset;
                                      served by ``_server``)

@@ -24,7 +24,9 @@ class Fault:
     answers ``status`` (with ``Retry-After: retry_after`` if set), or applies
     the request and drops the connection without any answer (``lose_answer``:
     the key really is created or deleted, the client never learns it), or, with
-    none of these, lets the request through (a pure delay).
+    none of these, lets the request through (a pure delay). ``echo_auth`` (with
+    ``status``): the error body quotes the request's credential headers
+    (``Authorization``, ``Kong-Admin-Token``, ``apikey``), as some real APIs do.
     """
 
     match: str
@@ -34,6 +36,7 @@ class Fault:
     drop: bool = False
     retry_after: int | None = None
     lose_answer: bool = False
+    echo_auth: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         found = _MATCH.match(self.match)
@@ -47,7 +50,7 @@ class Fault:
     def from_json(cls, body: Any) -> Fault:
         if not isinstance(body, dict):
             raise FaultSpecError("body must be a JSON object")
-        unknown = set(body) - {"match", "status", "count", "delay", "drop", "retry_after", "lose_answer"}
+        unknown = set(body) - {"match", "status", "count", "delay", "drop", "retry_after", "lose_answer", "echo_auth"}
         if unknown:
             raise FaultSpecError(f"unknown fields: {sorted(unknown)}")
         match = body.get("match")
@@ -61,11 +64,14 @@ class Fault:
             drop=_bool(body.get("drop", False), "drop"),
             retry_after=_opt_int(body, "retry_after", 0, None),
             lose_answer=_bool(body.get("lose_answer", False), "lose_answer"),
+            echo_auth=_bool(body.get("echo_auth", False), "echo_auth"),
         )
         if fault.status is None and not fault.drop and not fault.lose_answer and fault.delay == 0:
             raise FaultSpecError("give at least one of status, drop, lose_answer, delay")
         if fault.lose_answer and (fault.drop or fault.status is not None):
             raise FaultSpecError("lose_answer applies the request: it goes with neither drop nor status")
+        if fault.echo_auth and fault.status is None:
+            raise FaultSpecError("echo_auth needs status")
         if fault.retry_after is not None and fault.status is None:
             raise FaultSpecError("retry_after needs status")
         return fault

@@ -65,11 +65,20 @@ class EmulatorServer(KeepAliveServer):
                 self.app.dispatch(req)  # applied for real; the answer never leaves
                 return None
             if fault.status is not None:
-                return self.app.fault_response(fault.status, fault.retry_after)
+                resp = self.app.fault_response(fault.status, fault.retry_after)
+                if fault.echo_auth:  # like APIs that quote the credential they refuse
+                    resp.body = self.app.error(fault.status, "rejected credentials: " + _credentials(req)).body
+                return resp
         return self.app.dispatch(req)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.info("%s connection error", self.app.name, exc_info=True)
+
+
+def _credentials(req: Request) -> str:
+    sent = [f"{name}: {value}" for name, value in req.headers.items()
+            if name.lower() in ("authorization", "kong-admin-token", "apikey", "x-api-key")]
+    return "; ".join(sent) or "none"
 
 
 class EmulatorHandler(BaseHTTPRequestHandler):

@@ -215,8 +215,9 @@ def test_emergency_revokes_the_pending_key_and_creates_a_fresh_one(store, verifi
     assert PEND_ID not in provider.alive()
     assert store.data()["pending_key_id"] == provider.created[0] != PEND_ID
     assert [phase(w) for w in store.writes] == ["idle", "intent", "pending", "pending"]
-    first = {k: v for k, v in store.writes[0].items() if k != "incidents"}
+    first = {k: v for k, v in store.writes[0].items() if k not in ("incidents", "history")}
     assert first == idle()                                     # the discarded rotation is forgotten entirely
+    assert [(e["action"], e.get("cause")) for e in store.writes[0]["history"]] == [("discarded", "emergency")]
 
 
 def test_emergency_finishes_a_rollback_first(store):

@@ -208,6 +208,7 @@ def test_revoke_previous_revokes_then_forgets(store, provider, key_id):
     assert provider.alive() == {CUR_ID}
     data = store.data()
     assert not set(data) & set(PREVIOUS_FIELDS)
+    assert [(e["action"], e["revoked_key_ids"]) for e in data.pop("history")] == [("revoked", [OLD_ID])]
     assert data == dict(idle(), last_revoked_key_id=OLD_ID, last_revoked_at=to_iso(at(3600)))
     assert phase(data) == "idle"
     assert store.version() == version + 1 and len(store.writes) == 1
@@ -340,6 +341,7 @@ def test_soft_revoke_deactivates_and_keeps_the_key_in_the_record(store):
     assert soft.deactivated == [OLD_ID] and soft.revoked == []
     assert result["changed"] is True and "deactivated" in result["msg"] and OLD_ID in result["msg"]
     data = store.data()
+    assert [e["action"] for e in data.pop("history")] == ["deactivated"]
     assert data == grace(previous_key_deactivated_at=to_iso(at(3600)))
     assert store.version() == version + 1
     assert store.meta[PATH]["last_result"] == "deactivated"
@@ -389,6 +391,7 @@ def test_postpone_first_time(store, provider):
     result = postpone(rotation(store, provider, now=at(120)), 600, "new key not yet seen in use")
     until = to_iso(at(720))
     data = store.data()
+    assert [e["action"] for e in data.pop("history")] == ["postponed"]
     assert data == grace(revocation_postponed_until=until, revocation_postponements=1,
                          revocation_wait_reason="new key not yet seen in use")
     assert store.version() == version + 1

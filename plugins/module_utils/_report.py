@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Optional
 
-from ._timeutil import format_duration, from_iso, to_iso
+from ._timeutil import from_iso, to_iso
 
 SCHEMA = "apikeys.rotation/report"
 VERSION = 1
@@ -152,7 +152,7 @@ def judge(key: Row, now: datetime) -> tuple[str, list[str]]:
         reasons += stuck
     if key.overdue_seconds:
         status = "overdue" if status == "ok" else status
-        reasons.append(f"due since {_when(key.due_at)} ({format_duration(key.overdue_seconds)} overdue)")
+        reasons.append(f"due since {_when(key.due_at)} ({coarse(key.overdue_seconds)} overdue)")
     return status, reasons
 
 
@@ -171,7 +171,7 @@ def stuck_reasons(key: Row, now: datetime) -> list[str]:
     if key.phase == "grace" and key.grace_deadline is not None:
         until = max(key.grace_deadline, key.postponed_until or key.grace_deadline)
         if until < now:
-            reasons.append(f"grace over since {_when(until)} ({format_duration((now - until).total_seconds())} ago); "
+            reasons.append(f"grace over since {_when(until)} ({coarse((now - until).total_seconds())} ago); "
                            f"old key {key.previous_key_id or '?'} not revoked yet")
     if key.postponements or (key.postponed_until is not None and key.postponed_until > now):
         reasons.append(f"revocation postponed {key.postponements} time(s)"
@@ -209,8 +209,20 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
+def coarse(seconds: float) -> str:
+    """A duration for people, to its two largest units: ``50d``, ``3d4h``, ``2h5m``, ``4m10s``."""
+    whole = int(seconds)
+    if whole < 0:
+        return "-" + coarse(-whole)
+    for size, unit, small, small_unit in ((86400, "d", 3600, "h"), (3600, "h", 60, "m"), (60, "m", 1, "s")):
+        if whole >= size:
+            rest = (whole % size) // small
+            return f"{whole // size}{unit}" + (f"{rest}{small_unit}" if rest else "")
+    return f"{whole}s"
+
+
 def _dur(seconds: Optional[int]) -> str:
-    return format_duration(seconds) if seconds is not None else "-"
+    return coarse(seconds) if seconds is not None else "-"
 
 
 def _ratio(key: Row) -> str:

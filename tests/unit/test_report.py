@@ -317,3 +317,9 @@ def test_action_reports_an_unwritable_directory(tmp_path: Path) -> None:
     result = make_action({"keys": FLEET, "output_dir": str(blocker / "sub")}).run(task_vars={})
 
     assert result["failed"] and result["error"] == "output" and "cannot write the report" in result["msg"]
+
+
+@pytest.mark.parametrize("seconds, shown", [(0, "0s"), (59, "59s"), (61, "1m1s"), (3600, "1h"), (3661, "1h1m"),
+                                            (50 * DAY + 20, "50d"), (3 * DAY + 4 * 3600 + 59, "3d4h"), (-90, "-1m30s")])
+def test_durations_are_shown_to_two_units(seconds: int, shown: str) -> None:
+    assert report.coarse(seconds) == shown

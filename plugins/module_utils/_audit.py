@@ -31,6 +31,8 @@ from ._timeutil import to_iso
 
 LOG_VARIABLE = "apikeys_audit_log"
 SYSLOG_VARIABLE = "apikeys_audit_syslog"
+#: the task variables the trail reads (rendered by the action: they may be templates)
+AUDIT_VARIABLES = (LOG_VARIABLE, SYSLOG_VARIABLE)
 APP = "apikeys.rotation"
 FACILITY_AUTHPRIV = 10
 SEVERITY_INFO, SEVERITY_WARNING = 6, 4

@@ -14,7 +14,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig, key_config
-from ansible_collections.apikeys.rotation.plugins.module_utils._audit import from_task_vars
+from ansible_collections.apikeys.rotation.plugins.module_utils._audit import AUDIT_VARIABLES, from_task_vars
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ApiKeysError
 from ansible_collections.apikeys.rotation.plugins.module_utils._factory import make_provider
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
@@ -106,11 +106,15 @@ class KeyAction(ActionBase):
         read_only = self.READ_ONLY or bool(self._task.check_mode)
         audit = None
         if not read_only:
-            audit = from_task_vars(cfg.name, task_vars or {}, scrubber.scrub)
+            audit = from_task_vars(cfg.name, self.templated(task_vars or {}, AUDIT_VARIABLES), scrubber.scrub)
             audit.preflight()  # an audit file that cannot be written stops the task before it changes anything
         return Rotation(cfg, store, provider, check_mode=bool(self._task.check_mode), owner=args.get("owner"),
                         read_only=read_only, scrubber=scrubber, audit=audit,
                         context={"module": str(self._task.action).rsplit(".", 1)[-1]})
+
+    def templated(self, task_vars: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+        """``task_vars`` with the variables ``names`` rendered (inventory values may be templates)."""
+        return dict(task_vars, **{n: self._templar.template(task_vars[n]) for n in names if n in task_vars})
 
 
 def scrubbed(scrubber: Scrubber, result: dict[str, Any]) -> dict[str, Any]:

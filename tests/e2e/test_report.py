@@ -75,6 +75,10 @@ def test_report_with_the_monitor_policy(world: World) -> None:
     world.groups["fleet"] = sorted(hosts)
     out = world.tmp / "report"
     monitor = token_with(world, "monitor")
+    checked = world.playbook("report.yml", "--check", secret="fleet", report_output_dir=str(out),
+                             extra_env={"VAULT_TOKEN": monitor})
+    assert checked.rc == 0, checked.output[-3000:]
+    assert "would write the report of 5 keys" in checked.stdout and not out.exists(), "check mode writes nothing"
     run = world.playbook("report.yml", "-vvvv", secret="fleet", report_output_dir=str(out),
                          extra_env={"VAULT_TOKEN": monitor})
     assert run.rc == 0, run.output[-3000:]

@@ -79,7 +79,13 @@ class ActionModule(KeyAction):
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         result = ActionBase.run(self, tmp, task_vars)  # pylint: disable=bad-super-call
-        given = self.arguments(task_vars or {})
+        try:
+            return self.deliver_event(result, task_vars or {})
+        except Exception as exc:  # pylint: disable=broad-except  # a bug must not fail a rotation already done
+            return self.undelivered(result, f"unexpected {type(exc).__name__} in api_key_notify", "", [])
+
+    def deliver_event(self, result: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        given = self.arguments(task_vars)
         key = str(given.get("name", "?"))
         validated = ArgumentSpecValidator(self.ARGSPEC).validate(given)
         scrub = _Scrubber(None, {str(v) for v in getattr(validated, "_no_log_values", set()) or set()})
@@ -130,13 +136,15 @@ class ActionModule(KeyAction):
         parts = ([f"delivered to {', '.join(sent)}"] if sent else []) + ([f"NOT delivered: {failed}"] if failed else [])
         msg = f"key '{key}': {event.name}: " + "; ".join(parts)
         return dict(result, changed=bool(sent), event=event.name, deliveries=[d.as_dict() for d in deliveries],
-                    notify_error=failed, metadata_error=metadata_error, warnings=warnings, msg=scrub(msg))
+                    notify_error=failed, metadata_error=metadata_error, warnings=warnings, msg=scrub(msg),
+                    notify_summary=summary_suffix(event.name, failed, metadata_error))
 
     @staticmethod
     def undelivered(result: dict[str, Any], error: str, metadata_error: str, warnings: list[str]) -> dict[str, Any]:
         """A configuration problem: nothing was sent; reported, not raised (the change it reports is done)."""
         return dict(result, changed=False, deliveries=[], notify_error=error, metadata_error=metadata_error,
-                    warnings=warnings + [f"notification not sent: {error}"], msg=f"notification not sent: {error}")
+                    warnings=warnings + [f"notification not sent: {error}"], msg=f"notification not sent: {error}",
+                    notify_summary=summary_suffix("", error, metadata_error))
 
     def session(self, key: str, args: dict[str, Any], scrub: _Scrubber) -> tuple[Optional[Session], str]:
         """The key's session, for the record's secrets (scrubbing) and its metadata; None and why when unusable."""
@@ -167,3 +175,12 @@ def _credential(key: str, args: dict[str, Any]) -> Optional[str]:
     except Exception:  # pylint: disable=broad-except  # an unknown or refused provider holds no credential
         return None
     return getattr(provider, "credential", None)
+
+
+def summary_suffix(event: str, error: str, metadata_error: str) -> str:
+    """What the roles' summary lines append for this key: empty when the notification went out."""
+    if not error:
+        return ""
+    what = f"{event} notification" if event else "notification"
+    kept = "; not recorded in the metadata either: " + metadata_error if metadata_error else ""
+    return f" [{what} NOT DELIVERED: {error}{kept}]"

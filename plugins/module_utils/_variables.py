@@ -24,6 +24,8 @@ OPTIONS = frozenset({
     # options of single modules
     "emergency", "force", "incident", "key", "key_id", "metadata_only", "owner", "postpone_by", "reason",
     "resume_after", "return_secret", "rotated_at", "rotation_id", "state", "usage_evidence", "verify",
+    # api_key_notify (docs/notifications.md)
+    "notify", "notify_attempts", "notify_timeout", "notify_deadline", "event", "stage", "details", "alert_on_failure",
 })
 
 #: read by roles, reports and people, not by a module option

@@ -177,6 +177,11 @@ notify_error:
   returned: always
   type: str
   sample: "pagerduty target 2: HTTP 500 after 3 attempts"
+notify_summary:
+  description: What a summary line appends for this key; empty when every target took the event.
+  returned: when something was sent or tried
+  type: str
+  sample: " [rotation_failed notification NOT DELIVERED: slack target 1: HTTP 500 after 3 attempts]"
 metadata_error:
   description: Why the outcome could not be written to the record's metadata (empty when it was).
   returned: when something was sent or tried

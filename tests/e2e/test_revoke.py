@@ -91,7 +91,7 @@ def test_old_key_still_used_after_grace_raises_an_alert(world: World, consumers:
     assert world.works(key, key.secret, key.key_id), "not revoked"
     assert world.record(key).data["previous_key_id"] == key.key_id
     assert len(webhook.bodies) == 1 and webhook.bodies[0]["key"] == key.host
-    assert webhook.bodies[0]["previous_key_id"] == key.key_id and "a consumer has not switched" in webhook.bodies[0]["alert"]
+    assert webhook.bodies[0]["previous_key_id"] == key.key_id and "a consumer has not switched" in webhook.bodies[0]["reason"]
 
 
 def test_too_many_postponements_raise_an_alert(world: World, consumers: Any) -> None:

@@ -32,6 +32,8 @@ OPTIONS = frozenset({
 DESCRIPTIVE = frozenset({"environment", "used_by", "supports_dual_key", "criticality", "schedule"})
 #: read from the task's variables by every module that may change a key (plugins/module_utils/_audit.py)
 DESCRIPTIVE |= frozenset({"audit_log", "audit_syslog"})
+#: where api_key_metrics writes (the roles' run metrics, playbooks/metrics.yml; docs/monitoring.md)
+DESCRIPTIVE |= frozenset({"metrics_dir", "metrics_textfile"})
 
 KNOWN = frozenset(f"apikeys_{name}" for name in OPTIONS | DESCRIPTIVE)
 

@@ -311,7 +311,7 @@ COLOURS = {"failed": "#b71c1c", "stuck": "#e65100", "overdue": "#f9a825", "ok": 
 
 
 def _bar_colour(ratio: float) -> str:
-    if ratio >= MAX_AGE_RATIO:
+    if ratio > MAX_AGE_RATIO:
         return "#c62828"
     if ratio >= 1.0:
         return "#f9a825"
@@ -520,7 +520,7 @@ period over with the old key not revoked, a postponed revocation, an unfinished 
 {_stuck_list(keys)}
 <h2>Age against rotation frequency</h2>
 <p class="note">Each bar is a key's age as a multiple of its rotation frequency: due at 1.0x, the "key approaching
-max age" alert fires above 1.5x. Bars: green below 1.0x, amber from 1.0x, red from 1.5x; the dot is the key's
+max age" alert fires above 1.5x. Bars: green below 1.0x, amber from 1.0x, red above 1.5x; the dot is the key's
 status.{_esc(omitted)}</p>
 {svg_age_bars(keys, chart_limit)}
 <h2>Due in the next {horizon_days} days</h2>

@@ -89,6 +89,13 @@ def check(bench: Bench, made: dict[str, tuple[str, str]], old_should_work: bool)
     return failures
 
 
+def monitor_token(bench: Bench) -> str:
+    """A token of the shipped monitor policy (docs/policies/monitor.hcl): metadata only, no key."""
+    vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
+    vault.sys.create_or_update_policy(name="apikeys-monitor", policy=(ROOT / "docs/policies/monitor.hcl").read_text())
+    return vault.auth.token.create(policies=["apikeys-monitor"], no_default_policy=True, ttl="10m")["auth"]["client_token"]
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="apikeys-demo-") as workdir:
         banner("starting OpenBao, moto, the provider emulators and the applications on 127.0.0.1")
@@ -133,6 +140,11 @@ def main() -> int:
 
             banner("after revocation: old keys rejected, new keys work")
             failures += check(bench, made, old_should_work=False)
+
+            banner("the fleet report, read from the records' metadata with a token of the monitor policy")
+            report = ROOT / ".build" / "report"
+            playbook(dict(env, VAULT_TOKEN=monitor_token(bench)), "report.yml", "-e", f"report_output_dir={report}")
+            print(f"report: {report / 'report.html'} (and report.json, report.txt)")
             banner("stopping the servers")
         print("demo " + ("finished: every key rotated and its old key revoked, with no downtime"
                          if not failures else "FAILED"))

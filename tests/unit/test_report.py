@@ -118,7 +118,8 @@ def test_age_and_due_come_from_rotated_at_when_the_schedule_lacks_them() -> None
     assert key.ratio == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("ratio, colour", [(0.99, "#43a047"), (1.0, "#f9a825"), (1.49, "#f9a825"), (1.5, "#c62828")])
+@pytest.mark.parametrize("ratio, colour", [(0.99, "#43a047"), (1.0, "#f9a825"), (1.49, "#f9a825"), (1.5, "#f9a825"),
+                                           (1.51, "#c62828")])
 def test_bar_colour_at_the_marks(ratio: float, colour: str) -> None:
     assert report._bar_colour(ratio) == colour  # pylint: disable=protected-access
 

@@ -18,7 +18,7 @@ ARGSPEC: dict[str, Any] = {
     "path": {"type": "path"},
     "dir": {"type": "path"},
     "results": {"type": "dict"},
-    "info_var": {"type": "str", "default": "apikeys_info"},
+    "info_var": {"type": "str", "default": "key_info"},
     "hosts": {"type": "list", "elements": "str"},
     "run": {"type": "str", "choices": sorted(ROLES)},
     "started_at": {"type": "float"},

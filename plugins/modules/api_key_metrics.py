@@ -51,7 +51,7 @@ options:
   info_var:
     description: The variable, on each host, holding its registered M(apikeys.rotation.api_key_info) result.
     type: str
-    default: apikeys_info
+    default: key_info
   hosts:
     description: The keys (inventory hosts) to report. Default all hosts of the play (C(ansible_play_hosts_all)).
     type: list
@@ -80,7 +80,7 @@ EXAMPLES = r"""
 - name: Read every key's state from its metadata (the monitor policy is enough)
   apikeys.rotation.api_key_info:
     metadata_only: true
-  register: apikeys_info
+  register: key_info
   ignore_errors: true  # the key is reported with apikeys_key_metadata_read_success 0
 
 - name: Write the metrics for node_exporter

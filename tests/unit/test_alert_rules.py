@@ -119,3 +119,9 @@ def test_the_request_metric_labels_used_are_the_contract():
         for selector in re.findall(metrics.REQUESTS + r"\{([^}]*)\}", rule["expr"]):
             labels = {part.split("=")[0].strip().rstrip("!~") for part in selector.split(",") if part.strip()}
             assert labels <= set(metrics.REQUESTS_LABELS), (rule["alert"], labels)
+
+
+def test_the_bench_gateway_exports_the_request_metric_of_the_contract():
+    source = (REPO / "tests" / "bench" / "emulators" / "gateway.py").read_text()
+    assert f'REQUESTS_METRIC = "{metrics.REQUESTS}"' in source
+    assert str(metrics.REQUESTS_LABELS).replace("'", '"') in source

@@ -111,8 +111,8 @@ def hostvars(**keys: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_action_writes_the_keys_of_the_play_from_hostvars(tmp_path: Path):
-    task_vars = hostvars(a={"apikeys_info": info(), "apikeys_provider": "sendgrid"},
-                         b={"apikeys_info": {"failed": True, "msg": "permission denied"}, "apikeys_provider": "http"})
+    task_vars = hostvars(a={"key_info": info(), "apikeys_provider": "sendgrid"},
+                         b={"key_info": {"failed": True, "msg": "permission denied"}, "apikeys_provider": "http"})
     task_vars["apikeys_metrics_dir"] = str(tmp_path)
     out = action({}).run(task_vars=task_vars)
     assert not out.get("failed"), out

@@ -27,9 +27,11 @@ link:
 setup: $(VENV)/.installed link
 
 # What the tests need that PyPI does not ship, from Debian's packages: Prometheus (evidence
-# tests) and shellcheck (ansible-test sanity lints the shell scripts with it).
+# tests), shellcheck (ansible-test sanity lints the shell scripts with it) and cron (tests/e2e/test_cron.py;
+# its installer starts no daemon, the test starts one).
 tools:
 	bash tests/bench/install_prometheus.sh
+	bash tests/bench/install_cron.sh
 	command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck)
 

@@ -179,6 +179,63 @@ metadata_only:
   returned: always
   type: bool
   version_added: 0.2.0
+history:
+  description:
+    - The last events of the key's life, oldest first, as kept in the record itself (at most 50; no secret,
+      key ids only). The same events, with more detail, go to the audit trail (see docs/audit.md).
+    - Empty with O(metadata_only=true) (the history is in the record, which that mode does not read) and for
+      records no task of version 0.2.0 or later has written.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  contains:
+    at:
+      description: When (UTC, the store's clock).
+      type: str
+    action:
+      description: >-
+        C(imported), C(intent), C(stored), C(verified), C(promoted), C(postponed), C(revoked), C(deactivated),
+        C(rolled_back), C(discarded), C(intent_cleaned), C(intent_cleared), C(taken_over).
+      type: str
+    result:
+      description: C(ok) (failures are in the audit trail and the record's metadata, not here).
+      type: str
+    rotation_id:
+      description: The rotation the event belongs to.
+      type: str
+      returned: when there is one
+    key_id:
+      description: The current key's id after the event.
+      type: str
+    new_key_ids:
+      description: Ids of keys the event put into the record.
+      type: list
+      elements: str
+      returned: when any
+    revoked_key_ids:
+      description: Ids of keys the event took out of the record (revoked, discarded).
+      type: list
+      elements: str
+      returned: when any
+    cause:
+      description: Why, for revocations and promotions (C(grace ended), C(rollback), C(emergency)...).
+      type: str
+      returned: when known
+    by:
+      description: Who (C(user@host), or C(awx job <id> (<launcher>))).
+      type: str
+    run_id:
+      description: The playbook run (see docs/audit.md).
+      type: str
+  sample:
+    - at: "2026-11-26T02:00:00Z"
+      action: promoted
+      result: ok
+      rotation_id: 20261126T020000Z-3f9a1c
+      key_id: 3u0sR4g7Qy2l9Xw1v8ZbPA
+      by: "awx job 4242 (alice)"
+      run_id: awx-job-4242
 revocation:
   description: Whether the previous key may be revoked now (grace over, no postponement running).
   returned: always

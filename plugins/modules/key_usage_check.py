@@ -15,7 +15,9 @@ description:
   - V(revoke) when the grace is over and the new key was seen in use, or when O(usage_evidence)
     says V(none) (the clock alone, said as such in the reason).
   - V(wait) when the grace is not over, or the new key was not seen, or the source cannot tell.
-  - Deadlines come from the record, extended by O(clock_skew). Changes nothing.
+  - Deadlines come from the record, extended by O(clock_skew).
+  - Changes nothing, even when it fails. It writes neither the record nor its metadata (no C(last_result) or
+    C(last_error) is written) nor the audit trail. A failure is only in the task's result.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - apikeys.rotation.key

@@ -1,9 +1,20 @@
-"""No secret in anything a rotation prints or writes, at -vvvv with --diff."""
+"""No secret in anything a rotation prints or writes, at -vvvv with --diff.
+
+The scan covers the keys, the bench's management credentials and its Vault token, each also
+base64- and URL-encoded (the forms an API or a library could echo), in stdout, stderr, every file
+the run wrote (its log, the audit log under its HOME) and the records' metadata.
+"""
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
+from typing import Optional
+from urllib.parse import quote
 
-from .conftest import PROVIDERS, Run, World
+import requests
+
+from .conftest import PROVIDERS, Key, Run, World, clear_faults, faults
 
 
 def files_under(root: Path) -> list[Path]:
@@ -16,14 +27,25 @@ def bench_secrets(world: World) -> dict[str, str]:
             "aws admin": world.bench.moto.admin_secret_access_key}
 
 
-def assert_nowhere(secrets: dict[str, str], run: Run, world: World) -> None:
+def encodings(secret: str) -> dict[str, str]:
+    """The secret and the forms in which it could be echoed back: base64 (alone, and as Basic user:secret), URL-encoded."""
+    return {"": secret, " (base64)": base64.b64encode(secret.encode()).decode(),
+            " (basic auth)": base64.b64encode(f"apikey:{secret}".encode()).decode(),
+            " (url-encoded)": quote(secret, safe="")}
+
+
+def assert_nowhere(secrets: dict[str, str], run: Run, world: World, keys: Optional[list[Key]] = None) -> None:
     written = files_under(run.home) + files_under(world.tmp)
     assert any(p.name == "ansible.log" for p in written), "the run's log file must be among the scanned files"
     assert len(run.stdout) > 10000, "-vvvv output expected"
+    texts = {str(path): path.read_text(errors="replace") for path in written}
+    texts.update({f"metadata of {key.host}": json.dumps(world.record(key).meta) for key in keys or []})
     for name, secret in secrets.items():
-        assert secret and secret not in run.output, f"{name} secret printed"
-        for path in written:
-            assert secret not in path.read_text(errors="replace"), f"{name} secret written to {path}"
+        assert secret, f"{name}: no value to look for"
+        for form, value in encodings(secret).items():
+            assert value not in run.output, f"{name} secret{form} printed"
+            for where, text in texts.items():
+                assert value not in text, f"{name} secret{form} written to {where}"
 
 
 def test_no_secret_in_rotation_output_or_files_at_vvvv(world: World) -> None:
@@ -39,7 +61,7 @@ def test_no_secret_in_rotation_output_or_files_at_vvvv(world: World) -> None:
         assert data["previous_key"] == key.secret
         secrets[f"{key.host} old"] = key.secret
         secrets[f"{key.host} new"] = data["key"]
-    assert_nowhere(secrets, run, world)
+    assert_nowhere(secrets, run, world, keys)
 
 
 def test_no_secret_in_revoke_after_grace_output_or_files_at_vvvv(world: World) -> None:
@@ -72,7 +94,7 @@ def test_no_secret_in_emergency_or_rollback_output_or_files_at_vvvv(world: World
 
     rollback = world.playbook("rollback.yml", "-vvvv", "--diff", secret="canary")
     emergency = world.playbook("rotate.yml", "-vvvv", "--diff", "--tags", "emergency", secret="canary",
-                                confirm="canary")
+                               confirm="canary")
 
     assert rollback.rc == 0, rollback.output[-3000:]
     assert emergency.rc == 0, emergency.output[-3000:]
@@ -80,3 +102,32 @@ def test_no_secret_in_emergency_or_rollback_output_or_files_at_vvvv(world: World
         secrets[f"{key.host} third"] = world.record(key).data["key"]
     assert_nowhere(secrets, rollback, world)
     assert_nowhere(secrets, emergency, world)
+
+
+def test_no_management_credential_when_the_provider_echoes_it_at_vvvv(world: World) -> None:
+    """SendGrid answers 401 and the gateway 500, each quoting the credential it was sent (as some APIs do)."""
+    keys = [world.key("sendgrid"), world.key("http")]
+    world.groups["canary"] = [k.host for k in keys]
+    targets = {world.bench.sendgrid.url: ("POST /v3/api_keys", 401), world.bench.gateway.url: ("POST /consumers/", 500)}
+    fired = {url: requests.get(url + "/__emulator/faults/fired", timeout=5).json()["total"] for url in targets}
+    for url, (match, status) in targets.items():
+        faults(url, match=match, status=status, echo_auth=True)
+    try:
+        run = world.playbook("rotate.yml", "-vvvv", "--diff", secret="canary")
+    finally:
+        for url in targets:
+            clear_faults(url)
+
+    for url in targets:
+        assert requests.get(url + "/__emulator/faults/fired", timeout=5).json()["total"] == fired[url] + 1, url
+    assert run.rc != 0
+    assert run.output.count("rejected credentials") >= 2                 # the echo reached the messages...
+    for key in keys:
+        meta = world.record(key).meta
+        assert meta["last_result"] == "failed" and "rejected credentials" in meta["last_error"], meta
+        assert "<hidden>" in meta["last_error"]                          # ...with the credential hidden
+    audit = [p for p in files_under(run.home) if p.name == "audit.log"]
+    assert audit and '"action":"failed"' in audit[0].read_text()        # the default audit log, scanned below
+    secrets = bench_secrets(world)
+    secrets.update({f"{key.host} current": key.secret for key in keys})
+    assert_nowhere(secrets, run, world, keys)

@@ -192,3 +192,27 @@ def test_the_history_of_a_key_is_returned_by_api_key_info(store, provider):
     result = run(api_key_info, task_args())
     assert result["history"] == [{"at": "2026-01-01T00:00:00Z", "action": "promoted", "key_id": CUR_ID}]
     assert store.writes == []
+
+
+# -- the audit trail, from the action ------------------------------------------------------------------------------
+
+def test_an_audit_file_that_cannot_be_opened_stops_the_task_before_any_change(store, provider, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = run(api_key_revoke, task_args(), task_vars={"apikeys_audit_log": str(tmp_path / "a-file" / "audit.log")})
+    assert result["failed"] is True and result["error"] == "config"
+    assert "apikeys_audit_log" in result["msg"] and "nothing was changed" in result["msg"]
+    assert store.writes == [] and PATH not in store.meta and provider.revoked == []
+
+
+def test_an_audit_syslog_that_is_down_is_a_warning_of_the_task(store, monkeypatch, tmp_path):
+    fake = FakeProvider()
+    fake.add(CUR_ID, CUR_SECRET)
+    fake.add(OLD_ID, OLD_SECRET)
+    monkeypatch.setattr(_action, "make_provider", lambda key, name, options, credential: fake)
+    log = tmp_path / "audit.log"
+    result = run(api_key_revoke, task_args(), task_vars={"apikeys_audit_log": str(log),
+                                                         "apikeys_audit_syslog": f"unix://{tmp_path}/no-listener"})
+    assert not result.get("failed"), result
+    assert fake.revoked == [OLD_ID]
+    assert any("audit syslog" in w and '"action":"revoked"' in w for w in result["warnings"])
+    assert [json.loads(line)["action"] for line in log.read_text().splitlines()] == ["revoked"]

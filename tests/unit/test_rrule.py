@@ -19,7 +19,8 @@ from dateutil.rrule import rrulestr
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".build" / "collections"))
 
-from ansible_collections.apikeys.rotation.plugins.filter.cron_to_rrule import CronError, cron_to_rrule  # noqa: E402
+from ansible_collections.apikeys.rotation.plugins.filter.cron_to_rrule import cron_to_rrule  # noqa: E402
+from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ConfigError  # noqa: E402
 
 SEEDS = ["0 2 1 * *", "0 3 * * 0", "0 2 1 */3 *"]
 
@@ -39,7 +40,7 @@ def example_schedules() -> list[str]:
     return found
 
 
-MORE = ["*/15 9-17 * * mon-fri", "0 0 1,15 * 5", "30 4 * feb 7", "5 0 31 * *", "0 12 * * 1-7", "0 6 1/10 * *",
+MORE = ["*/15 9-17 * * mon-fri", "0 0 1,15 * 5", "30 4 * feb 7", "5 0 31 * *", "0 12 * * 1-7",
         "59 23 29 2 *", "0 */6 * jan-mar,oct sat,sun", "0 0 13 * fri", "7,37 1 * * *"]
 STARTS = [datetime(2026, 11, 26, 12, 34), datetime(2027, 2, 27, 23, 59), datetime(2028, 12, 31, 23, 0)]
 
@@ -102,19 +103,30 @@ def test_rules_pass_awx_schedule_validation(expression: str) -> None:
 
 @pytest.mark.parametrize("expression, field", [
     ("0 2 1 *", "has 4 fields"), ("60 2 * * *", "minute field"), ("0 24 * * *", "hour field"),
-    ("0 0 0 * *", "day of month field"), ("0 0 * 13 *", "month field"), ("0 0 * * 8", "day of week field"),
-    ("0 0 * * fry", "day of week field"), ("0 5-2 * * *", "runs backwards"), ("*/0 * * * *", "step"),
-    ("0 0 30 2 *", "never runs"), ("@daily", "has 1 fields"), ("0 0 L * *", "day of month field"),
+    ("0 0 0 * *", "day-of-month field"), ("0 0 * 13 *", "month field"), ("0 0 * * 8", "day-of-week field"),
+    ("0 0 * * fry", "day-of-week field"), ("*/0 * * * *", "minute field"), ("0 0 30 2 *", "never runs"),
+    ("@reboot", "unknown @ form"), ("0 0 L * *", "day-of-month field"),
 ])
-def test_bad_expressions_are_refused_naming_the_field(expression: str, field: str) -> None:
-    with pytest.raises(CronError, match=re.escape(field)):
-        cron_to_rrule(expression)
+def test_bad_expressions_are_refused_naming_the_key_and_field(expression: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(field)) as refused:
+        cron_to_rrule(expression, key="stripe")
+    assert str(refused.value).startswith("key 'stripe': apikeys_schedule")
+
+
+def test_a_step_after_a_single_value_is_read_as_debian_cron_reads_it() -> None:
+    """Where cron implementations disagree, the rule follows module_utils/_schedule.py (Debian's cron, which stops
+    at "1/10" after the 1; croniter reads days 1, 11, 21, 31): the same days every run checks against."""
+    assert "BYMONTHDAY=1;" in cron_to_rrule("0 6 1/10 * *")
+
+
+def test_the_at_forms_are_their_five_fields() -> None:
+    assert cron_to_rrule("@weekly").split(" ", 1)[1] == cron_to_rrule("0 0 * * 0").split(" ", 1)[1]
 
 
 def test_bad_timezone_and_dtstart_are_refused() -> None:
-    with pytest.raises(CronError, match="timezone"):
+    with pytest.raises(ConfigError, match="timezone"):
         cron_to_rrule("0 2 * * *", "UTC; RRULE:FREQ=SECONDLY")
-    with pytest.raises(CronError, match="dtstart"):
+    with pytest.raises(ConfigError, match="dtstart"):
         cron_to_rrule("0 2 * * *", "UTC", "2026-01-01")
 
 

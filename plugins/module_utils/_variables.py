@@ -21,6 +21,9 @@ OPTIONS = frozenset({
     # doc_fragments/store.py
     "vault_url", "vault_token", "vault_auth_method", "vault_role_id", "vault_secret_id", "vault_approle_mount",
     "vault_namespace", "vault_ca_cert", "vault_validate_certs", "vault_allow_http", "vault_timeout",
+    "vault_auth_mount", "vault_token_file", "vault_role", "vault_username", "vault_password", "vault_jwt",
+    "vault_jwt_file", "vault_client_cert", "vault_client_key", "vault_aws_profile", "vault_aws_region",
+    "vault_aws_iam_server_id", "vault_token_cache",
     # options of single modules
     "emergency", "force", "incident", "key", "key_id", "metadata_only", "owner", "postpone_by", "reason",
     "resume_after", "return_secret", "rotated_at", "rotation_id", "state", "usage_evidence", "verify",

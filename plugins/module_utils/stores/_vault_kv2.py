@@ -2,12 +2,15 @@
 """HashiCorp Vault / OpenBao KV version 2, through hvac."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional, TypeVar
 
 from .._errors import CasConflict, ConfigError, StoreError, StoreForbidden, StoreSealed, StoreUnavailable
 from .._retry import RetryPolicy, Retryable, call_with_retry
 from ._base import Entry, Store
+from ._vault_auth import Login, client_cert, resolve_login, verify_setting
+from ._vault_tokens import RunTokens
 
 try:
     import hvac
@@ -23,35 +26,81 @@ T = TypeVar("T")
 class VaultKV2Store(Store):
     kind = "vault_kv2"
 
-    def __init__(self, url: str, *, token: Optional[str] = None, auth_method: str = "token",
-                 role_id: Optional[str] = None, secret_id: Optional[str] = None,
-                 approle_mount: str = "approle", namespace: Optional[str] = None,
-                 verify: Any = True, timeout: float = 10.0,
+    def __init__(self, url: str, *, token: Optional[str] = None, login: Optional[Login] = None,
+                 namespace: Optional[str] = None, verify: Any = True, cert: Optional[tuple[str, str]] = None,
+                 timeout: float = 10.0, token_cache: bool = True,
                  retry: RetryPolicy = RetryPolicy(attempts=4, base_delay=0.2, max_total=10.0)) -> None:
         self.url = url
         self.retry = retry
-        self._auth = (auth_method, token, role_id, secret_id, approle_mount)
+        self.login = login or Login("token", token=token or "", secrets=(token,) if token else (), source="vault_token")
         self._mounts: dict[str, str] = {}
-        self.client = hvac.Client(url=url, token=token if auth_method == "token" else None,
-                                  namespace=namespace, verify=verify, timeout=timeout)
-        if auth_method == "approle":
-            self._login()
+        self.client = hvac.Client(url=url, token=self.login.token or None, namespace=namespace, verify=verify,
+                                  cert=cert, timeout=timeout)
+        self._revoke_at = {"url": url, "namespace": namespace, "verify": verify, "cert": list(cert) if cert else None}
+        self._cache = RunTokens.connect() if token_cache and not self.login.supplied else None
+        #: how many times this store logged in (a run's total is what the token cache keeps at one)
+        self.logins = 0
 
     # -- plumbing ---------------------------------------------------------
 
-    def _login(self) -> None:
-        _method, _token, role_id, secret_id, mount = self._auth
-        self._once("log in with AppRole", lambda: self.client.auth.approle.login(
-            role_id=role_id, secret_id=secret_id, mount_point=mount, use_token=True))
+    def secrets(self) -> list[str]:
+        """Every credential this store holds now: the token (it changes on a new login) and the login's secrets."""
+        held = [s for s in self.login.secrets if s]
+        if self.client.token:
+            held.append(str(self.client.token))
+        return held
+
+    def _authenticate(self, stale: Optional[str] = None) -> None:
+        """Set the client's token: the run's cached one if still good, else renewed, else a new login.
+
+        ``stale`` is a token Vault just refused (403): it is dropped from the run's cache first.
+        """
+        if self.login.supplied:
+            return
+        key = self.login.cache_key
+        if self._cache is None:
+            self.client.token = self._new_login()["token"]
+            return
+        if stale:
+            self._cache.drop(key, stale)
+        entry = self._cache.get(key)
+        if not _fresh(entry):
+            with self._cache.login_lock():  # the run's other tasks wait here for this one's token
+                entry = self._cache.get(key)
+                if not _fresh(entry):
+                    entry = self._renewed(entry) or self._new_login()
+                    self._cache.put(key, entry)
+        self.client.token = entry["token"]
+
+    def _new_login(self) -> dict[str, Any]:
+        auth = self._once(f"log in ({self.login.describe()})", lambda: self.login.perform(self.client))
+        self.logins += 1
+        return _entry(auth, created=True, revoke=self._revoke_at)
+
+    def _renewed(self, entry: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        """The cached token renewed (renew-self), if it is renewable and Vault extends it enough."""
+        if not entry or not entry.get("renewable") or entry.get("expires_at", 0) <= time.time():
+            return None
+        self.client.token = entry["token"]
+        try:
+            answer = self.client.auth.token.renew_self(increment=entry.get("ttl"))
+        except Exception:  # expired, revoked, or at its max TTL: log in again
+            return None
+        auth = answer.get("auth") if isinstance(answer, dict) else None
+        renewed = _entry(auth or {}, created=bool(entry.get("created")), revoke=entry.get("revoke"))
+        renewed["token"] = entry["token"]
+        return renewed if _fresh(renewed) else None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """One Vault call. With AppRole, a 403 (the token expired during a long run) logs in again, once."""
+        """One Vault call, logged in first. A 403 after a login (the token expired mid-run) logs in again, once."""
+        if not self.login.supplied and not self.client.token:
+            self._authenticate()
         try:
             return self._once(what, fn)
         except StoreForbidden:
-            if self._auth[0] != "approle":
+            if self.login.supplied:
                 raise
-            self._login()
+            self._authenticate(stale=self.client.token)
             return self._once(what, fn)
 
     def _once(self, what: str, fn: Callable[[], T]) -> T:
@@ -186,23 +235,36 @@ def _first_line(exc: Exception) -> str:
 
 
 def vault_store_from_options(key: str, options: dict[str, Any]) -> VaultKV2Store:
-    """Build the store from the module's ``vault_*`` options (see the ``store`` doc fragment)."""
+    """Build the store from the module's ``vault_*`` options (see the ``store`` doc fragment).
+
+    Every option is checked here, before any request: the address, the auth method and its credentials.
+    """
     url = options.get("vault_url")
     if not url:
-        raise ConfigError(key, "vault_url", "no Vault address: set vault_url or VAULT_ADDR")
+        raise ConfigError(key, "apikeys_vault_url", "no Vault address: set apikeys_vault_url or VAULT_ADDR "
+                                                    "(BAO_ADDR, ANSIBLE_HASHI_VAULT_ADDR)")
     if url.startswith("http://") and not options.get("vault_allow_http"):
         raise ConfigError(key, "vault_url", "plain http:// is refused; set vault_allow_http: true "
                                             "only for a local test server")
-    method = options.get("vault_auth_method") or "token"
-    if method == "token" and not options.get("vault_token"):
-        raise ConfigError(key, "vault_token", "no Vault token: set vault_token or VAULT_TOKEN")
-    if method == "approle" and not (options.get("vault_role_id") and options.get("vault_secret_id")):
-        raise ConfigError(key, "vault_role_id", "AppRole needs vault_role_id and vault_secret_id")
-    verify: Any = options.get("vault_validate_certs", True)
-    if verify and options.get("vault_ca_cert"):
-        verify = options["vault_ca_cert"]
-    return VaultKV2Store(url, token=options.get("vault_token"), auth_method=method,
-                         role_id=options.get("vault_role_id"), secret_id=options.get("vault_secret_id"),
-                         approle_mount=options.get("vault_approle_mount") or "approle",
-                         namespace=options.get("vault_namespace"), verify=verify,
-                         timeout=float(options.get("vault_timeout") or 10))
+    login = resolve_login(key, options)
+    return VaultKV2Store(url, login=login, namespace=options.get("vault_namespace") or None,
+                         verify=verify_setting(options), cert=client_cert(options),
+                         timeout=float(options.get("vault_timeout") or 10),
+                         token_cache=options.get("vault_token_cache") is not False)
+
+
+def _entry(auth: dict[str, Any], *, created: bool, revoke: Any) -> dict[str, Any]:
+    """A token as the run's cache keeps it: when it expires (None: never), whether it may be renewed."""
+    ttl = int(auth.get("lease_duration") or 0)
+    return {"token": auth.get("client_token"), "ttl": ttl, "expires_at": time.time() + ttl if ttl else None,
+            "renewable": bool(auth.get("renewable")), "created": created, "revoke": revoke}
+
+
+def _fresh(entry: Optional[dict[str, Any]]) -> bool:
+    """Good for a while yet: more than a fifth of its TTL (at most a minute, at least a second) left."""
+    if not entry or not entry.get("token"):
+        return False
+    if entry.get("expires_at") is None:
+        return True
+    margin = max(1.0, min(60.0, 0.2 * float(entry.get("ttl") or 0)))
+    return float(entry["expires_at"]) - time.time() > margin

@@ -21,6 +21,8 @@ description:
     (C(apikeys_run_<role>.prom)), so the playbooks never overwrite each other's metrics.
   - Runs once on the controller (action plugin); use it with C(run_once=true).
   - Never writes a secret - only key names, providers, key ids, phases, counts and times.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full

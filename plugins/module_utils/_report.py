@@ -235,9 +235,16 @@ def _last(key: Row) -> str:
     return key.last_result + (f" {_when(key.last_result_at)}" if key.last_result_at else "")
 
 
+def _grace(key: Row) -> str:
+    """The grace deadline in force: the record's, or a later postponement's."""
+    if key.grace_deadline is not None and key.postponed_until is not None and key.postponed_until > key.grace_deadline:
+        return _when(key.postponed_until) + " (postponed)"
+    return _when(key.grace_deadline)
+
+
 def cells(key: Row) -> tuple[str, ...]:
     return (key.status, key.name, key.provider or "-", key.phase, _dur(key.age_seconds), _dur(key.frequency_seconds),
-            _ratio(key), _when(key.due_at), _when(key.grace_deadline), _last(key))
+            _ratio(key), _when(key.due_at), _grace(key), _last(key))
 
 
 def text_table(keys: list[Row], now: datetime) -> list[str]:
@@ -442,7 +449,8 @@ STYLE = """
 body { font-family: sans-serif; margin: 1.5em 2em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; white-space: nowrap; }
+td.why { white-space: normal; } td ul { margin: 0; padding-left: 1.2em; }
 th { background: #f5f5f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .status { font-weight: bold; color: #fff; border-radius: 3px; padding: 1px 6px; }
@@ -480,7 +488,7 @@ def _stuck_list(keys: list[Row]) -> str:
     for key in attention:
         reasons = "".join(f"<li>{_esc(reason)}</li>" for reason in key.reasons)
         items.append(f"<tr><td>{_status(key.status)}</td><td>{_esc(key.name)}</td><td>{_esc(key.provider or '-')}</td>"
-                     f"<td>{_esc(key.phase)}</td><td><ul>{reasons}</ul></td></tr>")
+                     f"<td>{_esc(key.phase)}</td><td class=\"why\"><ul>{reasons}</ul></td></tr>")
     return ("<table>\n<thead><tr><th>status</th><th>key</th><th>provider</th><th>phase</th><th>why</th></tr></thead>\n"
             "<tbody>\n" + "\n".join(items) + "\n</tbody>\n</table>")
 

@@ -324,3 +324,12 @@ def test_action_reports_an_unwritable_directory(tmp_path: Path) -> None:
                                             (50 * DAY + 20, "50d"), (3 * DAY + 4 * 3600 + 59, "3d4h"), (-90, "-1m30s")])
 def test_durations_are_shown_to_two_units(seconds: int, shown: str) -> None:
     assert report.coarse(seconds) == shown
+
+
+def test_the_grace_deadline_shown_is_the_one_in_force() -> None:
+    postponed = info("grace", previous_key_revocation_at=at(hours=-1), revocation_postponements=1,
+                     revocation_postponed_until=at(minutes=10))
+    plain = info("grace", previous_key_revocation_at=at(hours=1))
+
+    assert report.cells(report.row("p", postponed, NOW))[8] == "2026-11-26 12:10 (postponed)"
+    assert report.cells(report.row("g", plain, NOW))[8] == "2026-11-26 13:00"

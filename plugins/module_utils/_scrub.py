@@ -55,11 +55,14 @@ class Scrubber:
     def __init__(self) -> None:
         self._forms: dict[str, set[str]] = {}
         self._holders: list[Callable[[], Iterable[Any]]] = []
+        self._ordered: list[str] = []  # every form, longest first (rebuilt when a secret is added)
 
     def remember(self, secret: Any) -> None:
         text = str(secret) if secret is not None else ""
         if len(text) >= MIN_SECRET and text not in self._forms:
             self._forms[text] = forms(text)
+            # longest first: a form contained in another must not leave the rest of the longer one behind
+            self._ordered = sorted({f for fs in self._forms.values() for f in fs}, key=len, reverse=True)
 
     def remember_all(self, secrets: Iterable[Any]) -> None:
         for secret in secrets:
@@ -79,22 +82,27 @@ class Scrubber:
             self.remember_all(held)
 
     def scrub(self, text: Any) -> str:
-        text = str(text)
         self._refresh()
-        # longest first: a form contained in another must not leave the rest of the longer one behind
-        for form in sorted({f for fs in self._forms.values() for f in fs}, key=len, reverse=True):
+        return self._hide(str(text))
+
+    def _hide(self, text: str) -> str:
+        for form in self._ordered:
             if form in text:
                 text = text.replace(form, HIDDEN)
         return text
 
     def scrub_value(self, value: Any) -> Any:
         """``value`` with every string in it (keys included) scrubbed; other scalars as they are."""
+        self._refresh()
+        return self._walk(value)
+
+    def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
-            return self.scrub(value)
+            return self._hide(value)
         if isinstance(value, dict):
-            return {self.scrub_value(k): self.scrub_value(v) for k, v in value.items()}
+            return {self._walk(k): self._walk(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return type(value)(self.scrub_value(v) for v in value)
+            return type(value)(self._walk(v) for v in value)
         return value
 
     def holds(self, text: str) -> bool:

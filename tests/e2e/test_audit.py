@@ -130,3 +130,34 @@ def test_rotation_and_revocation_leave_an_audit_trail_in_file_syslog_and_record(
     for name, secret in secrets.items():
         assert secret and secret not in trail, f"{name} in the audit trail"
     assert Path(audit_log).read_text().count("\n") == len(lines) == 12
+
+
+def test_rollback_and_emergency_actions_are_audited(world: World) -> None:
+    audit_log = world.tmp / "audit.log"
+    rolled, contained = [world.key("sendgrid", apikeys_audit_log=str(audit_log)) for _ in range(2)]
+    world.groups["audited"] = [rolled.host, contained.host]
+    assert world.playbook("rotate.yml", secret="audited").rc == 0
+    second = {key.host: world.record(key).data["key_id"] for key in (rolled, contained)}
+
+    rollback = world.playbook("rollback.yml", secret=rolled.host)
+    emergency = world.playbook("rotate.yml", "--tags", "emergency", secret=contained.host, confirm=contained.host)
+
+    assert rollback.rc == 0, rollback.output[-3000:]
+    assert emergency.rc == 0, emergency.output[-3000:]
+    lines = [json.loads(line) for line in audit_log.read_text().splitlines()]
+    # rollback: the first key back, the faulty second one revoked
+    mine = events(lines, rolled.host)[len(ROTATION):]
+    assert [(e["action"], e.get("cause")) for e in mine] == [("rolled_back", "rollback"), ("revoked", "rollback")]
+    assert mine[0]["key_id"] == rolled.key_id and mine[1]["revoked_key_ids"] == [second[rolled.host]]
+    # emergency during the grace period: the old key revoked at once, a third key made and promoted, the second revoked
+    mine = events(lines, contained.host)[len(ROTATION):]
+    third = world.record(contained).data["key_id"]
+    assert [(e["action"], e.get("cause")) for e in mine] == [
+        ("revoked", "emergency"), ("intent", None), ("created", None), ("stored", None), ("verified", None),
+        ("promoted", "emergency"), ("revoked", "emergency")], mine
+    assert mine[0]["revoked_key_ids"] == [contained.key_id]
+    assert mine[2]["new_key_ids"] == [third] and mine[6]["revoked_key_ids"] == [second[contained.host]]
+    trail = audit_log.read_text()
+    for secret in (rolled.secret, contained.secret, world.record(contained).data["key"], world.bench.openbao.token,
+                   world.bench.sendgrid_admin_key):
+        assert secret not in trail

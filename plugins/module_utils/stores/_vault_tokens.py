@@ -61,8 +61,9 @@ def parent_of(pid: int) -> Optional[int]:
 
 
 def start_time(pid: int) -> Optional[str]:
+    """When ``pid`` started (clock ticks since boot); None if it is gone or a zombie (exited, not yet reaped)."""
     fields = _stat_fields(pid)
-    return fields[19] if fields else None
+    return fields[19] if fields and fields[0] != "Z" else None
 
 
 def run_owner() -> Optional[int]:

@@ -33,6 +33,7 @@ def test_a_new_key_that_cannot_be_sent_is_revoked_and_the_next_run_rotates(world
             if any(t.startswith(f"apikeys-{key.host}-") for t in k["tags"] or [])]
     assert len(made) == 1 and gateway_keys(world)[made[0]]["revoked"], "the untestable key was revoked"
     after = world.record(key)
+    assert [e["action"] for e in after.data.pop("history")] == ["intent", "stored", "discarded"], "its own log says so"
     assert after.data == before.data, "the record is back to the old key, nothing pending"
     assert world.works(key, key.secret, key.key_id)
     assert snowman not in run.output and key.secret not in run.output

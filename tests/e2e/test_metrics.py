@@ -78,7 +78,9 @@ def textfiles(world: World) -> Path:
 def test_metrics_from_the_metadata_with_the_monitor_policy(world: World, textfiles: Path) -> None:
     ok = world.key("sendgrid", root="apikeys/")
     bad = world.key("http", root="apikeys/", age=timedelta(days=50))
+    outside = world.key("sendgrid")  # its record is outside secret/apikeys/: the monitor policy may not read it
     world.groups["m"] = [ok.host, bad.host]
+    world.groups["metrics"] = [ok.host, bad.host, outside.host]
     monitor = token_with(world, "monitor")
 
     # a rotation run: one key rotated, one failing at the provider (a 503 on create)
@@ -96,15 +98,15 @@ def test_metrics_from_the_metadata_with_the_monitor_policy(world: World, textfil
     assert record["previous_key_id"] == ok.key_id
 
     # check mode writes nothing
-    checked = world.playbook("metrics.yml", "--check", extra_env={"VAULT_TOKEN": monitor}, secret="m",
+    checked = world.playbook("metrics.yml", "--check", extra_env={"VAULT_TOKEN": monitor}, secret="metrics",
                              apikeys_metrics_dir=str(textfiles))
-    assert checked.rc == 0, checked.output[-3000:]
-    assert not (textfiles / "apikeys.prom").exists()
+    assert "changed" in checked.stdout and not (textfiles / "apikeys.prom").exists(), checked.output[-3000:]
 
     # metrics.yml with only the monitor policy, at -vvvv for the secret scan
-    run = world.playbook("metrics.yml", "-vvvv", "--diff", extra_env={"VAULT_TOKEN": monitor}, secret="m",
+    run = world.playbook("metrics.yml", "-vvvv", "--diff", extra_env={"VAULT_TOKEN": monitor}, secret="metrics",
                          apikeys_metrics_dir=str(textfiles))
-    assert run.rc == 0, run.output[-3000:]
+    # the key the token may not read fails the run, and is still in the file, as unread
+    assert run.rc != 0 and f"{outside.host}" in run.stdout and "permission denied" in run.stdout, run.output[-3000:]
     now = time.time()
     found = samples(textfiles / "apikeys.prom")
     good = {"key": ok.host, "provider": "sendgrid"}
@@ -124,6 +126,10 @@ def test_metrics_from_the_metadata_with_the_monitor_policy(world: World, textfil
     failing = {"key": bad.host, "provider": "http"}
     assert value(found, "apikeys_key_last_failed", **failing) == 1
     assert abs(value(found, "apikeys_key_age_seconds", **failing) - 50 * DAY) < 60
+    unread = {"key": outside.host, "provider": "sendgrid"}
+    assert value(found, "apikeys_key_metadata_read_success", **unread) == 0
+    assert not [name for name, labels in found if ("key", outside.host) in labels and
+                name != "apikeys_key_metadata_read_success"]
 
     runs = samples(textfiles / "apikeys_run_rotate.prom")
     assert value(runs, "apikeys_run_success", playbook="rotate") == 0
@@ -150,7 +156,8 @@ def test_metrics_from_the_metadata_with_the_monitor_policy(world: World, textfil
                                                  raise_on_deleted_version=True)
 
     # no secret anywhere: outputs, the textfiles, the info results
-    secrets = dict(bench_secrets(world), monitor_token=monitor, old=ok.secret, new=record["key"], other=bad.secret)
+    secrets = dict(bench_secrets(world), monitor_token=monitor, old=ok.secret, new=record["key"], other=bad.secret,
+                   outside=outside.secret)
     assert_nowhere(secrets, run, world)
     for earlier in (rotated, checked):
         assert not any(secret in earlier.output for secret in secrets.values())

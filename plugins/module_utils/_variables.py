@@ -29,6 +29,8 @@ OPTIONS = frozenset({
     "resume_after", "return_secret", "rotated_at", "rotation_id", "state", "usage_evidence", "verify",
     # api_key_notify (docs/notifications.md)
     "notify", "notify_attempts", "notify_timeout", "notify_deadline", "event", "stage", "details", "alert_on_failure",
+    # docs/schedules.md
+    "schedule", "rollback_on_failure", "rollback_watch", "rollback_poll",
 })
 
 #: read by roles, reports and people, not by a module option

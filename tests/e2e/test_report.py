@@ -1,7 +1,8 @@
 """The fleet report on the real bench, with a token of the shipped monitor policy (no right to read any key).
 
-Five keys: two rotated (now in grace), one whose rotation failed for real (the SendGrid emulator refuses the
-create: the fault must have fired), one overdue and one young (both imported, never rotated). The report's
+Six keys: two rotated (now in grace), one whose rotation failed for real (the SendGrid emulator refuses the
+create: the fault must have fired), one overdue and one young (both imported, never rotated), and one whose
+record lies outside what the monitor policy may read (reported as failed, the play goes on). The report's
 three outputs are checked for order and values against the records read with raw hvac, and scanned for
 every secret of the run, as the canary tests do.
 """
@@ -54,6 +55,7 @@ def test_report_with_the_monitor_policy(world: World) -> None:
     broken = world.key("sendgrid", root="apikeys/")
     overdue = world.key("sendgrid", root="apikeys/", record=False)
     young = world.key("http", root="apikeys/", record=False)
+    outside = world.key("sendgrid")  # its record is outside secret/apikeys/: the monitor policy may not read it
     imported(world, overdue, 50)
     imported(world, young, 3)
     world.groups["rotated"] = [k.host for k in rotated]
@@ -70,7 +72,7 @@ def test_report_with_the_monitor_policy(world: World) -> None:
     assert failed_run.rc != 0
     assert metadata(world, broken)["last_result"] == "failed"
 
-    keys = [*rotated, broken, overdue, young]
+    keys = [*rotated, broken, outside, overdue, young]
     hosts = {k.host for k in keys}
     world.groups["fleet"] = sorted(hosts)
     out = world.tmp / "report"
@@ -78,7 +80,7 @@ def test_report_with_the_monitor_policy(world: World) -> None:
     checked = world.playbook("report.yml", "--check", secret="fleet", report_output_dir=str(out),
                              extra_env={"VAULT_TOKEN": monitor})
     assert checked.rc == 0, checked.output[-3000:]
-    assert "would write the report of 5 keys" in checked.stdout and not out.exists(), "check mode writes nothing"
+    assert "would write the report of 6 keys" in checked.stdout and not out.exists(), "check mode writes nothing"
     run = world.playbook("report.yml", "-vvvv", secret="fleet", report_output_dir=str(out),
                          extra_env={"VAULT_TOKEN": monitor})
     assert run.rc == 0, run.output[-3000:]
@@ -86,13 +88,13 @@ def test_report_with_the_monitor_policy(world: World) -> None:
     records = {k.host: world.record(k).data for k in keys}  # raw hvac, root token
     # the two rotated keys are due 30 days after their rotation: the earlier one first (then by name)
     later = sorted(rotated, key=lambda k: (records[k.host]["rotated_at"], k.host))
-    expected = [broken.host, overdue.host, young.host] + [k.host for k in later]
+    expected = [broken.host, outside.host, overdue.host, young.host] + [k.host for k in later]
 
     # (a) the table on stdout, most urgent first
     printed = table_rows(run.stdout, hosts)
     assert [r[1] for r in printed] == expected
-    assert [r[0] for r in printed] == ["failed", "overdue", "ok", "ok", "ok"]
-    assert printed[1][2:8] == ["sendgrid", "idle", "50d", "30d", "1.67x", _date(records[overdue.host]["rotated_at"], 30)]
+    assert [r[0] for r in printed] == ["failed", "failed", "overdue", "ok", "ok", "ok"]
+    assert printed[2][2:8] == ["sendgrid", "idle", "50d", "30d", "1.67x", _date(records[overdue.host]["rotated_at"], 30)]
 
     # (c) the JSON: the schema, the order, the values
     document = json.loads((out / "report.json").read_text())
@@ -100,10 +102,12 @@ def test_report_with_the_monitor_policy(world: World) -> None:
     jsonschema.Draft202012Validator(schema).validate(document)
     assert [k["name"] for k in document["keys"]] == expected
     by_name = {k["name"]: k for k in document["keys"]}
-    assert document["summary"] == {"keys": 5, "failed": 1, "stuck": 0, "overdue": 1, "ok": 3, "due_within_horizon": 5}
+    assert document["summary"] == {"keys": 6, "failed": 2, "stuck": 0, "overdue": 1, "ok": 3, "due_within_horizon": 5}
     assert by_name[broken.host]["last_result"] == "failed" and by_name[broken.host]["phase"] == "idle"
     assert by_name[broken.host]["key_id"] == broken.key_id
     assert "last run failed" in by_name[broken.host]["reasons"][0]
+    assert by_name[outside.host]["reasons"][0].startswith("metadata not readable: ")
+    assert "permission denied" in by_name[outside.host]["reasons"][0]
     assert by_name[overdue.host]["age_seconds"] // DAY == 50 and by_name[overdue.host]["overdue_seconds"] // DAY == 20
     for key in rotated:
         shown, data = by_name[key.host], records[key.host]
@@ -121,7 +125,7 @@ def test_report_with_the_monitor_policy(world: World) -> None:
     bars = [t.text for t in ET.fromstring(_svgs(page)[0]).iter(SVG + "text")]
     assert all(host in bars for host in hosts)
     attention = page.split("<h2>Needs attention</h2>", 1)[1].split("<h2>", 1)[0]
-    assert broken.host in attention and overdue.host not in attention
+    assert broken.host in attention and outside.host in attention and overdue.host not in attention
     for path in out.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
 

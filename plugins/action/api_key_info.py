@@ -11,6 +11,7 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._info import data
 from ansible_collections.apikeys.rotation.plugins.module_utils._record import history
 from ansible_collections.apikeys.rotation.plugins.module_utils._revocation import revocation_plan
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
+from ansible_collections.apikeys.rotation.plugins.module_utils._schedule import with_schedule
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import Entry
 from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction
 
@@ -32,7 +33,8 @@ class ActionModule(KeyAction):
         view = Entry(data=data, version=entry.version, metadata=entry.metadata) if entry is not None and data else None
         return {"changed": False, "record": record_view(entry, data),
                 "schedule": schedule(data, rotation.cfg.rotation_frequency, rotation.cfg.grace_period, now),
-                "plan": rotation.plan(view, force=args["force"]) if entry is None or data else _unknown(),
+                "plan": with_schedule(rotation.plan(view, force=args["force"]) if entry is None or data else _unknown(),
+                                      rotation.cfg.schedule, rotation.cfg.rotation_frequency, now),
                 "revocation": revocation_plan(data or {}, now, rotation.cfg.clock_skew),
                 "metadata_only": args["metadata_only"],
                 "history": history(data) if not args["metadata_only"] else []}

@@ -78,9 +78,10 @@ options:
     type: str
   alert_on_failure:
     description:
-      - Send a notification when a run fails for this key (inventory variable C(apikeys_alert_on_failure)).
+      - Send a notification when a run fails for this key (inventory variable C(apikeys_alert_on_failure));
+        see the notification docs for the targets.
     type: bool
-    default: false
+    default: true
   rollback_on_failure:
     description:
       - After a scheduled rotation promotes the new key, watch it for O(rollback_watch) by calling the provider

@@ -64,7 +64,7 @@ SCHEDULE = {
     "consumer_cache_margin": {"type": "str", "default": _defaults.CACHE_MARGIN},
     # docs/schedules.md: when scheduled runs happen, and what a run does when something fails
     "schedule": {"type": "str"},
-    "alert_on_failure": {"type": "bool", "default": False},
+    "alert_on_failure": {"type": "bool", "default": True},
     "rollback_on_failure": {"type": "bool", "default": False},
     "rollback_watch": {"type": "str", "default": _schedule.ROLLBACK_WATCH},
     "rollback_poll": {"type": "str", "default": _schedule.ROLLBACK_POLL},

@@ -221,3 +221,18 @@ def test_the_cron_file_follows_the_inventory_idempotently(world: World) -> None:
     gone = host.install(cron_schedule_state="absent")
     assert gone.rc == 0 and not host.cron_file.exists() and not host.runner.exists()
     assert host.env_file.exists(), "the credentials file is the operator's: it stays"
+
+
+def test_the_plan_shows_the_schedule_and_a_bad_one_fails_before_any_change(world: World) -> None:
+    fresh = world.key("sendgrid", age=timedelta(days=3), apikeys_schedule="0 4 * * *")
+    bad = world.key("sendgrid", apikeys_schedule="0 4 * * 8")
+    world.groups["pair"] = [fresh.host, bad.host]
+
+    run = world.playbook("rotate.yml", secret="pair")
+
+    assert run.rc != 0
+    line = next(line for line in run.stdout.splitlines() if f'"{fresh.host}: not due: age 3d' in line)
+    assert "; next scheduled run 20" in line and line.endswith('Z (At 04:00)",')
+    assert f"{bad.host}: FAILED: key '{bad.host}': apikeys_schedule (day-of-week field): is not a valid day-of-week" in run.stdout
+    assert "4 * * 8" not in run.output
+    assert world.record(bad).version == 1 and world.live_key_ids(bad) == {bad.key_id}

@@ -34,6 +34,10 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def names(text: str) -> set[str]:
+    return {name for name, labels in samples(text)}
+
+
 def value(text: str, name: str, **labels: str) -> float:
     return samples(text)[(name, tuple(sorted(labels.items())))]
 
@@ -66,14 +70,14 @@ def test_key_metrics_from_an_info_result():
 def test_every_key_metric_name_is_written():
     text = metrics.exposition(metrics.key_registry({"mailer": {"result": info()}}, NOW))
     run = metrics.exposition(metrics.run_registry("rotate", {"rotated": 1}, 3.5, NOW))
-    written = {name for name, _ in samples(text)} | {name for name, _ in samples(run)}
+    written = names(text) | names(run)
     assert written == metrics.metric_names()
 
 
 def test_idle_key_has_no_grace_metrics_and_a_failed_last_result():
     text = metrics.exposition(metrics.key_registry({"m": {"result": info("idle", last_result="failed")}}, NOW))
-    names = {name for name, _ in samples(text)}
-    assert "apikeys_key_grace_deadline_timestamp_seconds" not in names and "apikeys_key_previous_info" not in names
+    seen = names(text)
+    assert "apikeys_key_grace_deadline_timestamp_seconds" not in seen and "apikeys_key_previous_info" not in seen
     assert value(text, "apikeys_key_last_failed", key="m", provider="sendgrid") == 1
 
 
@@ -81,8 +85,7 @@ def test_a_failed_read_is_only_a_zero_read_success():
     text = metrics.exposition(metrics.key_registry({"m": {"result": {"failed": True, "msg": "403"}, "provider": "http"}},
                                                    NOW))
     assert value(text, "apikeys_key_metadata_read_success", key="m", provider="http") == 0
-    assert {name for name, _ in samples(text)} == {"apikeys_key_metadata_read_success",
-                                                   "apikeys_metrics_collected_timestamp_seconds"}
+    assert names(text) == {"apikeys_key_metadata_read_success", "apikeys_metrics_collected_timestamp_seconds"}
 
 
 def test_run_metrics_success_and_counts():

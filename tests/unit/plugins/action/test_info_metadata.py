@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 from unittest.mock import MagicMock
 
+import hvac.exceptions
 import pytest
 
 from ansible_collections.apikeys.rotation.plugins.action.api_key_info import ActionModule
+from ansible_collections.apikeys.rotation.plugins.module_utils._info import read_metadata
 from ansible_collections.apikeys.rotation.plugins.module_utils._record import metadata
 from ansible_collections.apikeys.rotation.plugins.module_utils._session import Session
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import Entry, Store
@@ -153,3 +155,74 @@ def test_record_without_published_metadata_is_unknown(store):
     assert out["record"]["exists"] is True and out["record"]["phase"] == "unknown"
     assert out["plan"]["due"] is False and "never written" in out["plan"]["reason"]
     assert out["schedule"]["age_seconds"] is None
+
+
+# -- read_metadata against Vault KV v2's metadata endpoint (hvac's answer shape) --------------------
+
+class FakeKV:
+    """hvac's ``client.secrets.kv.v2`` as far as read_metadata uses it; forbids reading data."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, str]] = []
+
+    def read_secret_metadata(self, path: str, mount_point: str) -> Any:
+        self.calls.append((mount_point, path))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    def read_secret_version(self, **kwargs: Any) -> Any:
+        raise AssertionError("metadata_only read the data")
+
+
+class VaultLike(Store):
+    kind = "vault_kv2"
+
+    def __init__(self, answer: Any) -> None:
+        self.client = MagicMock()
+        self.client.secrets.kv.v2 = FakeKV(answer)
+
+    def _split(self, path: str) -> tuple[str, str]:
+        mount, sub = path.split("/", 1)
+        return mount, sub
+
+    def _call(self, what: str, fn: Any) -> Any:
+        return fn()
+
+    def preflight(self, path: str) -> None:
+        pass
+
+    def read(self, path: str) -> Optional[Entry]:
+        raise AssertionError("metadata_only read the data")
+
+    def write(self, path: str, data: dict[str, Any], cas: int) -> int:
+        raise AssertionError
+
+    def set_metadata(self, path: str, metadata: dict[str, str]) -> None:
+        raise AssertionError
+
+
+def metadata_answer(version: int, custom: Optional[dict[str, str]], **state: Any) -> dict[str, Any]:
+    versions = {str(version): dict({"deletion_time": "", "destroyed": False}, **state)} if version else {}
+    return {"data": {"current_version": version, "custom_metadata": custom, "versions": versions}}
+
+
+def test_read_metadata_from_vault_kv2():
+    store = VaultLike(metadata_answer(7, {"phase": "idle", "key_id": "k2"}))
+    entry = read_metadata(store, PATH)
+    assert entry is not None and entry.version == 7 and entry.data == {} and entry.metadata["key_id"] == "k2"
+    assert store.client.secrets.kv.v2.calls == [("secret", "apikeys/mailer")]
+
+
+@pytest.mark.parametrize("answer", [
+    metadata_answer(3, {"phase": "idle"}, deletion_time="2026-11-01T00:00:00Z"),
+    metadata_answer(3, {"phase": "idle"}, destroyed=True),
+    metadata_answer(0, None),
+])
+def test_read_metadata_of_a_deleted_or_missing_record_is_none(answer):
+    assert read_metadata(VaultLike(answer), PATH) is None
+
+
+def test_read_metadata_of_no_path_is_none():
+    assert read_metadata(VaultLike(hvac.exceptions.InvalidPath("no")), PATH) is None

@@ -22,15 +22,20 @@ description:
     holds none. In check mode nothing is written.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: full
   check_mode:
     support: full
   diff_mode:
     support: none
   platform:
     platforms: all
-  bypass_host_loop:
-    support: full
 options:
   keys:
     description:

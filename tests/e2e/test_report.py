@@ -13,7 +13,6 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import jsonschema
 import requests

@@ -4,7 +4,7 @@ The textfile is read back with prometheus_client's parser and checked against th
 root token (age, due time, phase, grace deadline, key ids); api_key_info with only the monitor policy
 returns what the full read returns and the token cannot read the key; check mode writes nothing; a real
 node_exporter serves the files and a real Prometheus evaluates the shipped rules on them; no secret in any
-output or file. Run time ~40 s.
+output or file. Run time ~60 s.
 """
 from __future__ import annotations
 
@@ -162,7 +162,17 @@ def test_metrics_from_the_metadata_with_the_monitor_policy(world: World, textfil
     for earlier in (rotated, checked):
         assert not any(secret in earlier.output for secret in secrets.values())
 
-    # a real node_exporter serves both files, a real Prometheus evaluates the shipped rules on them
+    # the other two roles write their own run files beside (the rotated key rolled back, nothing due after grace)
+    graced = world.playbook("revoke_after_grace.yml", secret=ok.host, apikeys_metrics_dir=str(textfiles))
+    rolled = world.playbook("rollback.yml", secret=ok.host, apikeys_metrics_dir=str(textfiles))
+    assert graced.rc == 0 and rolled.rc == 0, graced.output[-2000:] + rolled.output[-2000:]
+    for playbook, outcome in (("revoke_after_grace", "not_due"), ("rollback", "rolled_back")):
+        each = samples(textfiles / f"apikeys_run_{playbook}.prom")
+        assert value(each, "apikeys_run_success", playbook=playbook) == 1
+        assert value(each, "apikeys_run_keys", playbook=playbook, outcome=outcome) == 1, each
+    assert value(samples(textfiles / "apikeys_run_rotate.prom"), "apikeys_run_success", playbook="rotate") == 0
+
+    # a real node_exporter serves the four files, a real Prometheus evaluates the shipped rules on them
     exporter = start_node_exporter(world.tmp / "node", textfiles)
     prometheus = start_prometheus(world.tmp / "prometheus", [exporter.target], scrape_interval="1s", rule_files=[RULES])
     try:

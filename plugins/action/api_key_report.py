@@ -15,7 +15,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.apikeys.rotation.plugins.module_utils import _report as report
-from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import utcnow
+from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import parse_duration, utcnow
 
 FILES = {"html": "report.html", "json": "report.json", "text": "report.txt"}
 
@@ -31,6 +31,7 @@ class ActionModule(ActionBase):
         "horizon_days": {"type": "int", "default": report.HORIZON_DAYS},
         "chart_limit": {"type": "int", "default": 200},
         "title": {"type": "str", "default": "API key fleet report"},
+        "stuck_after": {"type": "str", "default": "1h"},
     }
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
@@ -43,6 +44,10 @@ class ActionModule(ActionBase):
             if args[option] < 1:
                 return dict(result, failed=True, error="config", msg=f"api_key_report: {option} must be at least 1")
         try:
+            args["stuck_after"] = parse_duration(args["stuck_after"], allow_zero=True)
+        except ValueError as exc:
+            return dict(result, failed=True, error="config", msg=f"api_key_report: stuck_after: {exc}")
+        try:
             return dict(result, **self.report(args))
         except OSError as exc:
             return dict(result, failed=True, error="output", msg=f"api_key_report: cannot write the report under "
@@ -53,7 +58,7 @@ class ActionModule(ActionBase):
 
     def report(self, args: dict[str, Any]) -> dict[str, Any]:
         now = utcnow()
-        keys = report.rows(args["keys"], now)
+        keys = report.rows(args["keys"], now, args["stuck_after"])
         contents = report.render(keys, now, title=args["title"], horizon_days=args["horizon_days"],
                                  chart_limit=args["chart_limit"])
         directory = os.path.abspath(os.path.expanduser(args["output_dir"]))

@@ -28,6 +28,9 @@ HORIZON_DAYS = 90
 #: the rule "key approaching max age" fires above this age / rotation frequency
 MAX_AGE_RATIO = 1.5
 ERROR_SHOWN = 300
+#: a grace period over for longer than this with the old key still there is ``stuck`` (revoke_after_grace runs
+#: every few minutes: a shorter delay is its normal latency)
+STUCK_AFTER = 3600
 
 
 @dataclass
@@ -95,7 +98,7 @@ def _when(moment: Optional[datetime]) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-def row(name: str, info: Any, now: datetime) -> Row:
+def row(name: str, info: Any, now: datetime, stuck_after: int = STUCK_AFTER) -> Row:
     """The report's row for one key from its ``api_key_info`` result (a failed task's result too)."""
     out = Row(name=str(name))
     if not isinstance(info, dict) or info.get("skipped"):
@@ -133,11 +136,11 @@ def row(name: str, info: Any, now: datetime) -> Row:
     out.lease_until = _time(record.get("lease_until"))
     out.previous_key_id = _text(record.get("previous_key_id"))
     out.pending_key_id = _text(record.get("pending_key_id"))
-    out.status, out.reasons = judge(out, now)
+    out.status, out.reasons = judge(out, now, stuck_after)
     return out
 
 
-def judge(key: Row, now: datetime) -> tuple[str, list[str]]:
+def judge(key: Row, now: datetime, stuck_after: int = STUCK_AFTER) -> tuple[str, list[str]]:
     """The key's status and why: ``failed``, ``stuck`` (needs a person or a run), ``overdue`` or ``ok``.
 
     The status is the most urgent that applies; the reasons are all that apply."""
@@ -146,7 +149,7 @@ def judge(key: Row, now: datetime) -> tuple[str, list[str]]:
         when = f" at {_when(key.last_result_at)}" if key.last_result_at else ""
         status = "failed"
         reasons.append(f"last run failed{when}: {key.last_error or 'no error message recorded'}")
-    stuck = stuck_reasons(key, now)
+    stuck = stuck_reasons(key, now, stuck_after)
     if stuck:
         status = "failed" if status == "failed" else "stuck"
         reasons += stuck
@@ -156,8 +159,10 @@ def judge(key: Row, now: datetime) -> tuple[str, list[str]]:
     return status, reasons
 
 
-def stuck_reasons(key: Row, now: datetime) -> list[str]:
-    """What keeps the key from finishing its cycle on its own (empty: nothing)."""
+def stuck_reasons(key: Row, now: datetime, stuck_after: int = STUCK_AFTER) -> list[str]:
+    """What keeps the key from finishing its cycle on its own (empty: nothing).
+
+    A grace period counts once it is over by more than ``stuck_after`` seconds (and any postponement too)."""
     reasons = []
     if key.phase == "absent":
         reasons.append("no record at the key's vault_path: not imported yet (playbooks/import.yml)")
@@ -170,7 +175,7 @@ def stuck_reasons(key: Row, now: datetime) -> list[str]:
                            f"{_when(key.lease_until)}; the next rotate run takes it over")
     if key.phase == "grace" and key.grace_deadline is not None:
         until = max(key.grace_deadline, key.postponed_until or key.grace_deadline)
-        if until < now:
+        if until + timedelta(seconds=stuck_after) < now:
             reasons.append(f"grace over since {_when(until)} ({coarse((now - until).total_seconds())} ago); "
                            f"old key {key.previous_key_id or '?'} not revoked yet")
     if key.postponements or (key.postponed_until is not None and key.postponed_until > now):
@@ -181,9 +186,9 @@ def stuck_reasons(key: Row, now: datetime) -> list[str]:
     return reasons
 
 
-def rows(infos: dict[str, Any], now: datetime) -> list[Row]:
+def rows(infos: dict[str, Any], now: datetime, stuck_after: int = STUCK_AFTER) -> list[Row]:
     """One row per key (``{key name: api_key_info result}``), most urgent first."""
-    return ordered(row(name, info, now) for name, info in infos.items())
+    return ordered(row(name, info, now, stuck_after) for name, info in infos.items())
 
 
 def ordered(keys: Iterable[Row]) -> list[Row]:

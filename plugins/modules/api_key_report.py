@@ -8,11 +8,12 @@ module: api_key_report
 short_description: Write the fleet report of API keys (HTML with SVG pictures, JSON, text table)
 version_added: 0.2.0
 description:
-  - Turns the M(apikeys.rotation.api_key_info) results of many keys (best with O(apikeys.rotation.api_key_info#module:metadata_only),
-    so the shipped monitor policy suffices) into one report, most urgent first - V(failed) (the last run failed, or
-    the key's metadata could not be read), V(stuck) (a rotation left in intent or pending after its lease expired,
-    a grace period over with the old key not revoked, a postponed revocation, an unfinished rollback, a key with no
-    record), V(overdue) (older than its rotation frequency), then the rest by due time.
+  - Turns the M(apikeys.rotation.api_key_info) results of many keys (best with
+    O(apikeys.rotation.api_key_info#module:metadata_only), so the shipped monitor policy suffices) into one report,
+    most urgent first - V(failed) (the last run failed, or the key's metadata could not be read), V(stuck) (a
+    rotation left in intent or pending after its lease expired, a grace period over by more than O(stuck_after)
+    with the old key not revoked, a postponed revocation, an unfinished rollback, a key with no record),
+    V(overdue) (older than its rotation frequency), then the rest by due time.
   - Writes three files into O(output_dir), each through a temporary file and a rename (mode 0644) - C(report.html)
     (self-contained - inline CSS and SVG, no script, no external asset - with a chart of each key's age against its
     rotation frequency with the 1.0x and 1.5x marks, a calendar of what is due in the next O(horizon_days) days, the
@@ -62,6 +63,13 @@ options:
     description: The page's title.
     type: str
     default: API key fleet report
+  stuck_after:
+    description:
+      - A key whose grace period (and any postponement) ended more than this long ago, with the old key still
+        there, is V(stuck). Shorter is the normal wait for the next revoke-after-grace run.
+      - A duration such as V(30m), V(1h) or V(0s).
+    type: str
+    default: 1h
 author:
   - apikeys.rotation maintainers (@apikeys)
 """

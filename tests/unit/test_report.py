@@ -52,7 +52,7 @@ FLEET = {
     "failed-run": info(age_days=5, last_result="failed", last_error="HTTP 500 from the provider"),
     "unreadable": {"failed": True, "msg": "key 'unreadable': permission denied", "error": "store_forbidden"},
     "lease-expired": info("intent", age_days=31, rotation_id="r-1", lease_until=at(minutes=-5)),
-    "grace-over": info("grace", age_days=1, previous_key_id="old", previous_key_revocation_at=at(hours=-1)),
+    "grace-over": info("grace", age_days=1, previous_key_id="old", previous_key_revocation_at=at(hours=-2)),
     HOSTILE: info(age_days=20),
 }
 
@@ -82,7 +82,8 @@ def test_failed_then_stuck_then_overdue_then_soonest_due() -> None:
     ("intent, lease alive", info("intent", lease_until=at(minutes=5)), "ok", None),
     ("pending, lease expired", info("pending", lease_until=at(hours=-2), pending_key_id="p"), "stuck", "left in pending"),
     ("grace, not over", info("grace", previous_key_revocation_at=at(hours=1)), "ok", None),
-    ("grace, over", info("grace", previous_key_id="o", previous_key_revocation_at=at(hours=-1)), "stuck",
+    ("grace, over by 59 min", info("grace", previous_key_id="o", previous_key_revocation_at=at(minutes=-59)), "ok", None),
+    ("grace, over by 61 min", info("grace", previous_key_id="o", previous_key_revocation_at=at(minutes=-61)), "stuck",
      "old key o not revoked"),
     ("grace, postponed", info("grace", previous_key_revocation_at=at(hours=-1), revocation_postponements=2,
                               revocation_postponed_until=at(minutes=10)), "stuck", "postponed 2 time(s)"),
@@ -102,7 +103,7 @@ def test_status_and_reason(name: str, given: dict[str, Any], status: str, reason
 
 
 def test_a_failed_key_keeps_every_other_reason() -> None:
-    key = report.row("k", info("grace", age_days=40, last_result="failed", previous_key_revocation_at=at(hours=-1)), NOW)
+    key = report.row("k", info("grace", age_days=40, last_result="failed", previous_key_revocation_at=at(hours=-2)), NOW)
 
     assert key.status == "failed"
     assert [r.split(" ")[0] for r in key.reasons] == ["last", "grace", "due"]
@@ -235,7 +236,7 @@ def test_json_values() -> None:
     assert late["age_ratio"] == pytest.approx(31 / 30, abs=1e-4) and late["overdue_seconds"] == DAY
     assert late["due_at"] == "2026-11-25T12:00:00Z"
     grace = by_name["grace-over"]
-    assert grace["grace_deadline"] == "2026-11-26T11:00:00Z" and grace["previous_key_id"] == "old"
+    assert grace["grace_deadline"] == "2026-11-26T10:00:00Z" and grace["previous_key_id"] == "old"
     assert by_name["unreadable"]["reasons"] == ["metadata not readable: key 'unreadable': permission denied"]
     assert {"date": "2026-11-27", "keys": ["soon"]} in document["calendar"]
 
@@ -333,3 +334,16 @@ def test_the_grace_deadline_shown_is_the_one_in_force() -> None:
 
     assert report.cells(report.row("p", postponed, NOW))[8] == "2026-11-26 12:10 (postponed)"
     assert report.cells(report.row("g", plain, NOW))[8] == "2026-11-26 13:00"
+
+
+def test_stuck_after_sets_how_long_a_grace_may_be_over() -> None:
+    over = info("grace", previous_key_id="o", previous_key_revocation_at=at(minutes=-10))
+
+    assert report.row("k", over, NOW, stuck_after=0).status == "stuck"
+    assert report.row("k", over, NOW, stuck_after=601).status == "ok"
+
+
+def test_action_rejects_a_bad_stuck_after(tmp_path: Path) -> None:
+    result = make_action({"keys": {}, "stuck_after": "soon", "output_dir": str(tmp_path / "r")}).run(task_vars={})
+
+    assert result["failed"] and result["msg"].startswith("api_key_report: stuck_after: expected a positive duration")

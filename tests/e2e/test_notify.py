@@ -121,12 +121,16 @@ def fired(world: World) -> int:
     return requests.get(world.bench.sendgrid.url + "/__emulator/faults/fired", timeout=5).json()["total"]
 
 
-def failing_rotation(world: World, key: Key, run_env: dict[str, str]) -> Run:
-    """A scheduled rotation whose create is refused by SendGrid (a real emulator fault), asserted to have fired."""
+def failing_rotation(world: World, key: Key, run_env: dict[str, str], *args: str) -> Run:
+    """A scheduled rotation whose create is refused by SendGrid (a real emulator fault), asserted to have fired.
+
+    The refusal quotes the management credential it was sent, as some real APIs do: the reason a notification
+    carries must have it scrubbed.
+    """
     before = fired(world)
-    faults(world.bench.sendgrid.url, match="POST /v3/api_keys", status=403, count=1)
+    faults(world.bench.sendgrid.url, match="POST /v3/api_keys", status=403, count=1, echo_auth=True)
     try:
-        run = world.playbook("rotate.yml", secret=key.host, extra_env=run_env)
+        run = world.playbook("rotate.yml", *args, secret=key.host, extra_env=run_env)
     finally:
         clear_faults(world.bench.sendgrid.url)
     assert fired(world) == before + 1, "the injected SendGrid fault must have been met"
@@ -154,8 +158,9 @@ def test_a_failed_rotation_reaches_slack_teams_and_pagerduty_with_the_key_name(w
     to = targets(receiver, "slack", "teams", "pagerduty")
     key = world.key("sendgrid", apikeys_notify=to.inventory)
 
-    run = failing_rotation(world, key, to.env)
+    run = failing_rotation(world, key, to.env, "-vvvv", "--diff")
 
+    assert "task path:" in run.stdout, "verbose output expected"
     (slack,), (teams,), (pd,) = receiver.of("slack"), receiver.of("teams"), receiver.of("pagerduty")
     assert key.host in slack.body["text"] and "failed" in slack.body["text"] and slack.body["blocks"]
     assert slack.path == to.env["SLACK_WEBHOOK_URL"].split(receiver.url, 1)[1]
@@ -165,7 +170,8 @@ def test_a_failed_rotation_reaches_slack_teams_and_pagerduty_with_the_key_name(w
     assert pd.body["event_action"] == "trigger" and pd.body["routing_key"] == to.env["PD_ROUTING_KEY"]
     assert pd.body["dedup_key"] == f"apikeys.rotation/{key.host}/rotation_failed"
     assert pd.body["payload"]["severity"] == "critical" and key.host in pd.body["payload"]["summary"]
-    assert "HTTP 403" in pd.body["payload"]["summary"], "the reason says what failed"
+    assert "HTTP 403: rejected credentials: " in pd.body["payload"]["summary"], "the reason says what failed"
+    assert "<hidden>" in pd.body["payload"]["summary"], "the echoed credential was scrubbed"
     assert "NOT DELIVERED" not in run.stdout
     meta = world.record(key).meta
     assert meta["last_notify_result"] == "delivered" and meta["last_notify_event"] == "rotation_failed"

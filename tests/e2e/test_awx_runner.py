@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ def survey(template: dict[str, Any], answers: dict[str, Any]) -> tuple[dict[str,
 class Launch:
     """One AWX job of a job template: its runner result, output and events."""
 
-    def __init__(self, world: World, name: str, answers: dict[str, Any], *, limit: str = "",
+    def __init__(self, world: World, name: str, answers: dict[str, Any], *, inventory: Path | None = None,
                  approle: tuple[str, str] | None = None) -> None:
         template = TEMPLATES[name]
         env, credential_vars = inject(credential_inputs(world, approle))
@@ -100,8 +101,8 @@ class Launch:
                    PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # the EE's ansible-playbook
         self.result = ansible_runner.run(
             private_data_dir=str(home), project_dir=str(ROOT), playbook=template["playbook"],
-            inventory=str(world.inventory()), extravars=extra, envvars=env, tags=template.get("job_tags") or None,
-            limit=limit or None, forks=5, quiet=True, timeout=240)
+            inventory=str(inventory or world.inventory()), extravars=extra, envvars=env,
+            tags=template.get("job_tags") or None, forks=5, quiet=True, timeout=240)
         self.stdout = self.result.stdout.read()
         self.events = [json.dumps(e) for e in self.result.events]
         self.extra = extra
@@ -139,21 +140,53 @@ def test_every_job_template_and_credential_type_is_exercised() -> None:
     assert [q for q in TEMPLATES["import"]["survey"] if q["type"] == "password"][0]["variable"] == "import_key"
 
 
-def test_sliced_rotation_then_revoke_after_grace_the_workflow(world: World) -> None:
-    keys = [world.key("sendgrid", **FAST), gateway_key(world, **FAST), world.key("aws_iam", **FAST)]
-    hosts = sorted(k.host for k in keys)
-    # a schedule's extra_data: the keys sharing its cron expression; AWX slices the inventory's hosts in turn
-    answers = {"secret": ":".join(hosts)}
-    slices = [hosts[0::2], hosts[1::2]]
-    launches: list[Launch] = []
-    threads = [threading.Thread(target=lambda s=s: launches.append(Launch(world, "rotate", answers, limit=",".join(s))))
-               for s in slices]
+def planned_schedules(world: World, *args: str) -> list[dict[str, Any]]:
+    """The schedules the configuration role makes for this inventory (its tasks/plan.yml, run by tests/awx/plan.yml)."""
+    home = world.tmp / "plan"
+    home.mkdir()
+    done = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(world.inventory()), str(ROOT / "tests" / "awx" / "plan.yml"),
+                           "-e", f"plan_file={home / 'plan.json'}", *args], env=world.env(home), capture_output=True,
+                          text=True, timeout=120, cwd=world.tmp)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((home / "plan.json").read_text())
+
+
+def awx_slice(world: World, number: int, count: int) -> Path:
+    """The inventory of slice ``number`` of ``count`` of a sliced job: AWX gives it every count-th host only."""
+    inventory = yaml.safe_load(world.inventory().read_text())
+    keep = sorted(inventory["all"]["hosts"])[number - 1::count]
+    inventory["all"]["hosts"] = {h: v for h, v in inventory["all"]["hosts"].items() if h in keep}
+    for group in inventory["all"]["children"].values():
+        group["hosts"] = {h: None for h in group["hosts"] if h in keep}
+    path = world.tmp / f"slice{number}of{count}.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def concurrently(*jobs: Any) -> list[Launch]:
+    done: list[Launch] = []
+    threads = [threading.Thread(target=lambda job=job: done.append(job())) for job in jobs]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(done) == len(jobs)
+    return done
 
-    assert len(launches) == 2 and all(launch.ok for launch in launches), [launch.stdout[-3000:] for launch in launches]
+
+def test_schedules_of_one_cron_expression_then_revoke_after_grace_in_slices(world: World) -> None:
+    """The workflow rotate -> revoke-after-grace as the schedules run it: the rotation schedules of one cron
+    expression (one per chunk of keys) start together; revoke-after-grace runs as two concurrent slices."""
+    weekly = {**FAST, "apikeys_schedule": "0 3 * * 0"}
+    keys = [world.key("sendgrid", **weekly), gateway_key(world, **weekly), world.key("aws_iam", **weekly)]
+    schedules = planned_schedules(world, "-e", "awx_config_schedule_chunk_size=2")
+    rotations = [s for s in schedules if s["job_template"] == "apikeys: rotate"]
+    assert [s["name"] for s in rotations] == ["apikeys: rotate at 0 3 * * 0 (1/2)", "apikeys: rotate at 0 3 * * 0 (2/2)"]
+    assert TEMPLATES["rotate"]["simultaneous"] and not TEMPLATES["rotate"].get("sliced")
+
+    launches = concurrently(*(lambda s=s: Launch(world, "rotate", {"secret": s["secret"]}) for s in rotations))
+
+    assert all(launch.ok for launch in launches), [launch.stdout[-3000:] for launch in launches]
     records = {k.host: world.record(k).data for k in keys}
     for key in keys:
         assert records[key.host]["previous_key_id"] == key.key_id, key.host
@@ -162,12 +195,28 @@ def test_sliced_rotation_then_revoke_after_grace_the_workflow(world: World) -> N
         assert not any(launch.shows(k.secret) or launch.shows(records[k.host]["key"]) for k in keys)
 
     world.wait_past(max(r["previous_key_revocation_at"] for r in records.values()))
-    revoke = Launch(world, "revoke_after_grace", {})  # the workflow's second node: the survey's default, all
+    revoke = [s for s in schedules if s["job_template"] == "apikeys: revoke-after-grace"]
+    assert len(revoke) == 1 and revoke[0]["secret"] == "all" and TEMPLATES["revoke_after_grace"]["sliced"]
+    slices = concurrently(*(lambda n=n: Launch(world, "revoke_after_grace", {"secret": revoke[0]["secret"]},
+                                               inventory=awx_slice(world, n, 2)) for n in (1, 2)))
 
-    assert revoke.extra["secret"] == "all" and revoke.ok, revoke.stdout[-3000:]
+    assert all(s.ok for s in slices), [s.stdout[-3000:] for s in slices]
     for key in keys:
         assert world.live_key_ids(key) == {records[key.host]["key_id"]}, key.host
         assert world.works(key, records[key.host]["key"], records[key.host]["key_id"])
+
+
+def test_a_slice_without_the_named_keys_fails_so_rotations_are_not_sliced(world: World) -> None:
+    """Why a cron expression's keys run as chunks, not slices: a slice sees every n-th key only, and a pattern
+    naming keys of another slice selects nothing there, which the playbooks refuse (a typo guard)."""
+    keys = [world.key("sendgrid"), world.key("sendgrid")]
+    first, second = sorted(k.host for k in keys)
+    versions = [world.record(k).version for k in keys]
+
+    run = Launch(world, "rotate", {"secret": second}, inventory=awx_slice(world, 1, 2))
+
+    assert run.result.rc != 0 and second in run.stdout, run.stdout[-3000:]
+    assert [world.record(k).version for k in keys] == versions, "nothing changed"
 
 
 def test_rollback_with_its_reason_logged_in_with_approle(world: World) -> None:

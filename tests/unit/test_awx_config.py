@@ -120,11 +120,11 @@ def test_every_awx_task_uses_only_options_its_module_documents(awx_collection: P
                 assert value in choices, f"{where}: awx.awx.{module}: {name}={value} not in {choices}"
 
 
-def plan(tmp: Path, hosts: dict[str, dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+def plan(tmp: Path, hosts: dict[str, dict[str, Any]], *args: str) -> subprocess.CompletedProcess[str]:
     inventory = tmp / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "tests" / "awx" / "plan.yml"),
-                           "-e", f"plan_file={tmp / 'plan.json'}"], env=env(tmp), capture_output=True, text=True,
+                           "-e", f"plan_file={tmp / 'plan.json'}", *args], env=env(tmp), capture_output=True, text=True,
                           timeout=120, cwd=tmp)
 
 
@@ -152,6 +152,19 @@ def test_one_schedule_per_cron_expression_for_exactly_its_keys(awx_collection: P
     revoke = [s for s in schedules if s["job_template"] == "apikeys: revoke-after-grace"]
     assert len(revoke) == 1 and revoke[0]["secret"] == "all"
     assert next_from_rrule(revoke[0]["rrule"], start) == next_from_cron("*/15 * * * *", start)
+
+
+def test_the_keys_of_a_cron_expression_are_split_into_chunks(awx_collection: Path, tmp_path: Path) -> None:
+    hosts = {f"k{n}": {"apikeys_schedule": "0 2 1 * *"} for n in range(5)}
+
+    run = plan(tmp_path, hosts, "-e", "awx_config_schedule_chunk_size=2")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    rotations = [s for s in json.loads((tmp_path / "plan.json").read_text()) if s["job_template"] == "apikeys: rotate"]
+    assert [(s["name"], s["secret"]) for s in rotations] == [
+        ("apikeys: rotate at 0 2 1 * * (1/3)", "k0:k1"), ("apikeys: rotate at 0 2 1 * * (2/3)", "k2:k3"),
+        ("apikeys: rotate at 0 2 1 * * (3/3)", "k4")]
+    assert len({s["rrule"] for s in rotations}) == 1
 
 
 def test_a_bad_schedule_fails_naming_the_key_and_field(awx_collection: Path, tmp_path: Path) -> None:

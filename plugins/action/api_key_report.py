@@ -18,6 +18,8 @@ from ansible_collections.apikeys.rotation.plugins.module_utils import _report as
 from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import parse_duration, utcnow
 
 FILES = {"html": "report.html", "json": "report.json", "text": "report.txt"}
+#: the calendar draws one square per day: a year at most
+MAX_HORIZON_DAYS = 366
 
 
 class ActionModule(ActionBase):
@@ -40,9 +42,10 @@ class ActionModule(ActionBase):
         if validated.error_messages:
             return dict(result, failed=True, error="config", msg=f"api_key_report: {validated.error_messages[0]}")
         args = validated.validated_parameters
-        for option in ("horizon_days", "chart_limit"):
-            if args[option] < 1:
-                return dict(result, failed=True, error="config", msg=f"api_key_report: {option} must be at least 1")
+        for option, most in (("horizon_days", MAX_HORIZON_DAYS), ("chart_limit", None)):
+            if args[option] < 1 or (most is not None and args[option] > most):
+                limits = f"between 1 and {most}" if most else "at least 1"
+                return dict(result, failed=True, error="config", msg=f"api_key_report: {option} must be {limits}")
         try:
             args["stuck_after"] = parse_duration(args["stuck_after"], allow_zero=True)
         except ValueError as exc:

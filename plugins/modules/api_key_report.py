@@ -52,7 +52,7 @@ options:
     type: path
     default: apikeys-report
   horizon_days:
-    description: How many days ahead the calendar and RV(summary.due_within_horizon) look, today included.
+    description: How many days ahead the calendar and RV(summary.due_within_horizon) look, today included (1 to 366).
     type: int
     default: 90
   chart_limit:

@@ -302,7 +302,9 @@ def test_action_in_check_mode_writes_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     ({}, "keys"),
-    ({"keys": {}, "horizon_days": 0}, "horizon_days must be at least 1"),
+    ({"keys": {}, "horizon_days": 0}, "horizon_days must be between 1 and 366"),
+    ({"keys": {}, "horizon_days": 367}, "horizon_days must be between 1 and 366"),
+    ({"keys": {}, "chart_limit": 0}, "chart_limit must be at least 1"),
     ({"keys": {}, "bogus": 1}, "bogus"),
 ])
 def test_action_rejects_bad_arguments(args: dict[str, Any], message: str, tmp_path: Path) -> None:

@@ -185,6 +185,12 @@ class Prometheus(Stoppable):
         found: list[dict[str, Any]] = resp.json()["data"]["alerts"]
         return found
 
+    def alertmanagers(self) -> list[str]:
+        """``/api/v1/alertmanagers``: the URLs alerts are sent to now (empty until discovery hands them over)."""
+        resp = self.session.get(f"{self.url}/api/v1/alertmanagers", timeout=5)
+        resp.raise_for_status()
+        return [a["url"] for a in resp.json()["data"]["activeAlertmanagers"]]
+
     def rule_groups(self) -> list[dict[str, Any]]:
         """``/api/v1/rules``: the loaded rule groups, with each rule's health and last error."""
         resp = self.session.get(f"{self.url}/api/v1/rules", timeout=5)

@@ -245,3 +245,34 @@ def test_alert_on_failure_false_or_no_target_sends_nothing(world: World, receive
     assert fired(world) == before + 2 and run.rc != 0, run.stdout[-4000:]
     assert receiver.received == []
     assert "last_notify_result" not in world.record(quiet).meta
+
+
+def test_a_postponement_limit_pages_and_a_rollback_is_announced(world: World, receiver: Receiver, consumers: Any) -> None:
+    to = targets(receiver, "slack", "pagerduty")
+    key = world.key("sendgrid", apikeys_notify=to.inventory, apikeys_grace_period="2s", apikeys_clock_skew="0s",
+                    apikeys_usage_evidence={"source": "http", "url": consumers.url + "/key-versions"})
+    assert world.playbook("rotate.yml", secret=key.host, extra_env=to.env).rc == 0
+    data = world.record(key).data
+    world.wait_past(data["previous_key_revocation_at"])
+    assert receiver.received == [], "a rotation nobody asked to hear about sends nothing"
+
+    postponed = world.playbook("revoke_after_grace.yml", secret=key.host, revoke_after_grace_postpone_by="1m",
+                               revoke_after_grace_max_postponements=1, extra_env=to.env)
+
+    assert postponed.rc != 0 and f"{key.host}: ALERT: revocation postponed 1 times" in postponed.stdout
+    (pd,) = receiver.of("pagerduty")
+    assert pd.body["dedup_key"] == f"apikeys.rotation/{key.host}/postponement_limit"
+    assert pd.body["payload"]["severity"] == "error" and pd.body["payload"]["custom_details"]["postponements"] == "1"
+    assert "not seen in use" in pd.body["payload"]["summary"]
+    assert world.record(key).meta["last_notify_event"] == "postponement_limit"
+
+    rollback = world.playbook("rollback.yml", secret=key.host, rollback_reason="INC-9 new key never used",
+                              extra_env=to.env)
+
+    assert rollback.rc == 0, rollback.output[-3000:]
+    slack = receiver.of("slack")[-1].body
+    assert slack["text"].startswith(f"[warning] Key {key.host} was rolled back to its previous key: INC-9")
+    assert receiver.of("pagerduty")[-1].body["dedup_key"] == f"apikeys.rotation/{key.host}/rollback"
+    assert_no_secret(world, [postponed, rollback], receiver,
+                     {"first key": key.secret, "second key": data["key"], "slack url": to.env["SLACK_WEBHOOK_URL"]},
+                     to.env["PD_ROUTING_KEY"])

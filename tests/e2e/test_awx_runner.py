@@ -13,17 +13,26 @@ import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import jwt as pyjwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .conftest import BIN, COLLECTIONS, ROOT, Key, World
 
 ROTATOR_POLICY = (ROOT / "docs" / "policies" / "rotator.hcl").read_text()
+#: what a token needs to renew and revoke itself (docs/vault-auth.md): the run revokes its login token at the end
+SELF_POLICY = """
+path "auth/token/renew-self" { capabilities = ["update"] }
+path "auth/token/revoke-self" { capabilities = ["update"] }
+"""
 # a short grace, and no usage evidence to wait for (tests/e2e/test_revoke.py covers the evidence)
 FAST = {"apikeys_grace_period": "2s", "apikeys_clock_skew": "0s", "apikeys_usage_evidence": {"source": "none"}}
 # Environment a job must not inherit from this test process: only the credentials may bring it.
@@ -40,11 +49,10 @@ TYPES: dict[str, Any] = AWX["awx_config__credential_types"]
 TEMPLATES: dict[str, Any] = AWX["awx_config__job_templates"]
 
 
-def credential_inputs(world: World, approle: tuple[str, str] | None = None) -> dict[str, dict[str, str]]:
-    """The credentials an AWX admin would create for the bench, by credential type."""
+def credential_inputs(world: World, vault: tuple[str, dict[str, str]] | None = None) -> dict[str, dict[str, str]]:
+    """The credentials an AWX admin would create for the bench, by credential type (a Vault token unless given)."""
     bench = world.bench
-    vault = ("vault_approle", {"url": bench.openbao.url, "role_id": approle[0], "secret_id": approle[1]}) if approle \
-        else ("vault_token", {"url": bench.openbao.url, "token": bench.openbao.token})
+    vault = vault or ("vault_token", {"url": bench.openbao.url, "token": bench.openbao.token})
     return dict([vault,
                  ("sendgrid", {"admin_key": bench.sendgrid_admin_key}),
                  ("gateway", {"admin_token": bench.gateway_admin_token}),
@@ -87,9 +95,9 @@ class Launch:
     """One AWX job of a job template: its runner result, output and events."""
 
     def __init__(self, world: World, name: str, answers: dict[str, Any], *, inventory: Path | None = None,
-                 approle: tuple[str, str] | None = None) -> None:
+                 vault: tuple[str, dict[str, str]] | None = None) -> None:
         template = TEMPLATES[name]
-        env, credential_vars = inject(credential_inputs(world, approle))
+        env, credential_vars = inject(credential_inputs(world, vault))
         extra, self.passwords = survey(template, answers)
         extra.update(template.get("extra_vars") or {})
         extra.update(credential_vars)  # AWX passes credential extra_vars last: they win
@@ -133,9 +141,9 @@ def gateway_key(world: World, **inventory: Any) -> Key:
 
 
 def test_every_job_template_and_credential_type_is_exercised() -> None:
-    """The tests below launch each job template; the JWT type is the one Vault login they cannot run (docs/awx.md)."""
+    """The tests below launch each job template; of the Vault logins they run token, AppRole and JWT (docs/awx.md)."""
     assert set(TEMPLATES) == {"rotate", "revoke_after_grace", "rollback", "import", "emergency"}
-    assert set(TYPES) == {"vault_token", "vault_approle", "vault_jwt", "sendgrid", "gateway", "aws"}
+    assert set(TYPES) == {"vault_token", "vault_approle", "vault_jwt", "vault_kubernetes", "sendgrid", "gateway", "aws"}
     assert TEMPLATES["emergency"]["job_tags"] == "emergency"
     assert [q for q in TEMPLATES["import"]["survey"] if q["type"] == "password"][0]["variable"] == "import_key"
 
@@ -224,36 +232,61 @@ def test_rollback_with_its_reason_logged_in_with_approle(world: World) -> None:
     if "approle/" not in vault.sys.list_auth_methods()["data"]:
         vault.sys.enable_auth_method("approle")
     policy = f"apikeys-rotator-{world.prefix}"
-    vault.sys.create_or_update_policy(name=policy, policy=ROTATOR_POLICY)
+    vault.sys.create_or_update_policy(name=policy, policy=ROTATOR_POLICY + SELF_POLICY)
     role = f"awx-{world.prefix}"
     vault.auth.approle.create_or_update_approle(role, token_policies=[policy], token_ttl="5m", token_no_default_policy=True)
-    approle = (vault.auth.approle.read_role_id(role)["data"]["role_id"],
-               vault.auth.approle.generate_secret_id(role)["data"]["secret_id"])
+    role_id = vault.auth.approle.read_role_id(role)["data"]["role_id"]
+    secret_id = vault.auth.approle.generate_secret_id(role)["data"]["secret_id"]
+    approle = ("vault_approle", {"url": world.bench.openbao.url, "role_id": role_id, "secret_id": secret_id})
     key = world.key("sendgrid", root="apikeys/")
 
-    rotate = Launch(world, "rotate", {"secret": key.host}, approle=approle)
+    rotate = Launch(world, "rotate", {"secret": key.host}, vault=approle)
     assert rotate.extra["apikeys_vault_auth_method"] == "approle" and rotate.ok, rotate.stdout[-3000:]
     new_id = world.record(key).data["key_id"]
     rollback = Launch(world, "rollback", {"secret": key.host, "rollback_reason": "AWX survey: the new key fails"},
-                      approle=approle)
+                      vault=approle)
 
     assert rollback.ok, rollback.stdout[-3000:]
     data = world.record(key).data
     assert data["key_id"] == key.key_id and data["rollback_reason"] == "AWX survey: the new key fails"
     assert world.live_key_ids(key) == {key.key_id}, f"the faulty key {new_id} is revoked"
-    assert not rollback.shows(approle[1]) and not rotate.shows(approle[1])
+    assert not rollback.shows(secret_id) and not rotate.shows(secret_id)
 
 
-def test_import_takes_the_secret_from_the_survey_password_field(world: World) -> None:
-    key = gateway_key(world, record=False)
+def jwt_login(world: World) -> tuple[str, dict[str, str]]:
+    """The JWT credential for OpenBao's jwt method at its default mount, trusting a key pair made here
+    (as tests/e2e/test_vault_auth.py does): what an OIDC issuer AWX's jobs get tokens from would be."""
+    vault = world.vault
+    if "jwt/" not in vault.sys.list_auth_methods()["data"]:
+        vault.sys.enable_auth_method("jwt")
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    vault.write("auth/jwt/config", jwt_validation_pubkeys=[public])
+    policy = f"apikeys-rotator-{world.prefix}"
+    vault.sys.create_or_update_policy(name=policy, policy=ROTATOR_POLICY + SELF_POLICY)
+    role = f"awx-{world.prefix}"
+    vault.write(f"auth/jwt/role/{role}", role_type="jwt", user_claim="sub", bound_audiences=["apikeys"],
+                token_policies=[policy], token_ttl="5m")
+    now = int(time.time())
+    token = pyjwt.encode({"sub": "awx-job", "aud": "apikeys", "iat": now, "nbf": now - 5, "exp": now + 600},
+                         private, algorithm="RS256")
+    return "vault_jwt", {"url": world.bench.openbao.url, "role": role, "jwt": token}
 
-    run = Launch(world, "import", {"secret": key.host, "key_id": key.key_id, "import_key": key.secret})
+
+def test_import_takes_the_secret_from_the_survey_password_field_logged_in_with_jwt(world: World) -> None:
+    key = gateway_key(world, record=False, root="apikeys/")
+    vault = jwt_login(world)
+
+    run = Launch(world, "import", {"secret": key.host, "key_id": key.key_id, "import_key": key.secret}, vault=vault)
 
     assert run.ok, run.stdout[-3000:]
     assert run.passwords == [key.secret] and "rotated_at" not in run.extra
+    assert run.extra["apikeys_vault_auth_method"] == "jwt"
     data = world.record(key).data
     assert data["key"] == key.secret and data["key_id"] == key.key_id
     assert not run.shows(key.secret), "the survey's password never reaches the job's output or events"
+    assert not run.shows(vault[1]["jwt"])
 
 
 def test_emergency_over_two_keys_needs_the_pattern_typed_again(world: World) -> None:

@@ -74,7 +74,7 @@ def test_gateway_counts_requests_by_key_state(gw: RunningEmulator[GatewayEmulato
     assert f"# TYPE {REQUESTS_METRIC} counter" in empty.text and _series(empty.text) == {}
 
     cred = _seed(gw)
-    assert [_call(gw, cred["key"]) for _ in range(2)] == [200, 200]
+    assert [_call(gw, cred["key"]) for _attempt in range(2)] == [200, 200]
     deleted = requests.delete(f"{gw.url}/consumers/demo/key-auth/{cred['id']}", headers=ADMIN, timeout=5)
     assert deleted.status_code == 204
     assert _call(gw, cred["key"]) == 401  # revoked: remembered, still a 401

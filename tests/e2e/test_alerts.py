@@ -146,7 +146,7 @@ def assert_no_secret(world: World, alerting: Alerting, delivery: Delivery, *secr
 
 def unix_time(text: str) -> float:
     """Alertmanager's RFC 3339 times (nanoseconds, ``Z``) as unix seconds."""
-    whole, _, fraction = text.rstrip("Z").partition(".")
+    whole, _dot, fraction = text.rstrip("Z").partition(".")
     return parse_iso(whole + "Z").timestamp() + float("0." + (fraction or "0"))
 
 

@@ -102,6 +102,7 @@ class Schedule:
         return describe(self.expression)
 
 
+@functools.lru_cache(maxsize=1024)
 def describe(expression: str) -> str:
     """cron-descriptor's English description, 24-hour clock; the expression itself if it cannot say."""
     if not HAS_CRON_DESCRIPTOR:
@@ -141,8 +142,10 @@ def _fields(key: str, value: Any) -> list[str]:
     return fields
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse(key: str, value: str) -> Schedule:
+@functools.lru_cache(maxsize=4096)
+def _parse(value: str) -> Schedule:
+    """Cached per expression (thousands of keys share a few); errors name the key as '?', replaced by the caller."""
+    key = "?"
     fields = _fields(key, value)
     for index, name in enumerate(FIELDS):  # each field alone, so the error can name it
         alone = ["*"] * 5
@@ -173,9 +176,12 @@ def parse_schedule(key: str, value: Any) -> Optional[Schedule]:
     if not HAS_CRON_CONVERTER:
         raise ConfigError(key, VARIABLE, "checking a schedule needs the cron-converter Python library on the "
                           "controller: pip install cron-converter cron-descriptor")
-    if not isinstance(value, str):
-        _fields(key, value)  # raises
-    return _parse(key, value)
+    try:
+        if not isinstance(value, str):
+            _fields("?", value)  # raises
+        return _parse(value)
+    except ConfigError as exc:
+        raise ConfigError(key, exc.field, exc.problem) from None
 
 
 def check_schedule(key: str, value: Any, frequency: Optional[int], grace: Optional[int],

@@ -8,7 +8,7 @@ back, postponed), so a target that does not take it, or a wrong target setting, 
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
@@ -18,12 +18,12 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._argspec import K
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ApiKeysError
 from ansible_collections.apikeys.rotation.plugins.module_utils._factory import make_provider
-from ansible_collections.apikeys.rotation.plugins.module_utils._record import HIDDEN
+from ansible_collections.apikeys.rotation.plugins.module_utils._scrub import Scrubber
 from ansible_collections.apikeys.rotation.plugins.module_utils._session import Session
 from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import to_iso, utcnow
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC, \
     vault_store_from_options
-from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction
+from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction, scrubbed
 
 TARGET = {
     "format": {"type": "str", "required": True, "choices": list(notify.FORMATS)},
@@ -37,27 +37,6 @@ TARGET = {
 }
 
 DEPRECATED_IN = "2.0.0"
-
-
-class _Scrubber:
-    """The run's scrubber (the session's, which learns the record's secrets when it reads it) plus the
-    secrets this task holds itself (target URLs and routing keys, no_log options, the management credential)."""
-
-    def __init__(self, session: Optional[Session], secrets: set[str]) -> None:
-        self.session = session
-        self.secrets = {s for s in secrets if s}
-
-    def remember(self, secret: Optional[str]) -> None:
-        if secret:
-            self.secrets.add(str(secret))
-            if self.session is not None:
-                self.session.remember(str(secret))
-
-    def __call__(self, text: str) -> str:
-        text = self.session.scrub(str(text)) if self.session is not None else str(text)
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, HIDDEN)
-        return text
 
 
 class ActionModule(KeyAction):
@@ -79,28 +58,29 @@ class ActionModule(KeyAction):
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         result = ActionBase.run(self, tmp, task_vars)  # pylint: disable=bad-super-call
+        scrubber = Scrubber()  # the run's scrubber: every secret this task holds, in every form
         try:
-            return self.deliver_event(result, task_vars or {})
+            return scrubbed(scrubber, self.deliver_event(result, task_vars or {}, scrubber))
         except Exception as exc:  # pylint: disable=broad-except  # a bug must not fail a rotation already done
             return self.undelivered(result, f"unexpected {type(exc).__name__} in api_key_notify", "", [])
 
-    def deliver_event(self, result: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+    def deliver_event(self, result: dict[str, Any], task_vars: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
         given = self.arguments(task_vars)
         key = str(given.get("name", "?"))
         validated = ArgumentSpecValidator(self.ARGSPEC).validate(given)
-        scrub = _Scrubber(None, {str(v) for v in getattr(validated, "_no_log_values", set()) or set()})
+        scrubber.remember_all(getattr(validated, "_no_log_values", ()) or ())
+        scrub = scrubber.scrub
         if validated.error_messages:
             return self.undelivered(result, f"key '{key}': {scrub(validated.error_messages[0])}", "", [])
         args = validated.validated_parameters
-        scrub.remember(args.get("provider_credential"))
-        scrub.remember(_credential(key, args))
+        scrubber.remember(args.get("provider_credential"))
+        scrubber.track(_credentials(key, args))
         try:
             targets = notify.parse_targets(key, args["notify"])
         except ApiKeysError as exc:
             return self.undelivered(result, scrub(str(exc)), "", [])
         for target in targets:
-            for secret in target.secrets():
-                scrub.remember(secret)
+            scrubber.remember_all(target.secrets())
         event_name = args["event"]
         chosen = [t for t in targets if event_name in t.events]
         warnings = [f"key '{key}': {t.deprecated_name} is deprecated and will be removed in {DEPRECATED_IN}; use "
@@ -114,7 +94,7 @@ class ActionModule(KeyAction):
             return dict(result, changed=False, event=event_name, deliveries=[], notify_error="", would_notify=labels,
                         warnings=warnings, msg=f"key '{key}': would notify {', '.join(labels)} of {event_name}")
 
-        session, metadata_error = self.session(key, args, scrub)
+        session, metadata_error = self.session(key, args, scrubber)
         event = notify.scrubbed_event(event_name, key, to_iso(utcnow()), scrub, reason=args["reason"],
                                       stage=args["stage"], provider=args.get("provider") or "",
                                       details=args["details"])
@@ -146,7 +126,7 @@ class ActionModule(KeyAction):
                     warnings=warnings + [f"notification not sent: {error}"], msg=f"notification not sent: {error}",
                     notify_summary=summary_suffix("", error, metadata_error))
 
-    def session(self, key: str, args: dict[str, Any], scrub: _Scrubber) -> tuple[Optional[Session], str]:
+    def session(self, key: str, args: dict[str, Any], scrubber: Scrubber) -> tuple[Optional[Session], str]:
         """The key's session, for the record's secrets (scrubbing) and its metadata; None and why when unusable."""
         path = str(args.get("vault_path") or "").strip("/")
         if not HAS_HVAC:
@@ -156,25 +136,25 @@ class ActionModule(KeyAction):
         try:
             store = vault_store_from_options(key, args)
         except ApiKeysError as exc:
-            return None, scrub(str(exc))
-        session = Session(KeyConfig(name=key, provider=str(args.get("provider") or ""), vault_path=path), store)
-        scrub.session = session
-        for secret in scrub.secrets:
-            session.remember(secret)
+            return None, scrubber.scrub(str(exc))
+        # not read_only: it writes the metadata (never the record); no audit trail: a notice is not a key event
+        session = Session(KeyConfig(name=key, provider=str(args.get("provider") or ""), vault_path=path), store,
+                          scrubber=scrubber)
         try:
             session.read()  # learns the record's secrets, so that no message can carry one
         except ApiKeysError as exc:
-            return session, scrub(str(exc))
+            return session, scrubber.scrub(str(exc))
         return session, ""
 
 
-def _credential(key: str, args: dict[str, Any]) -> Optional[str]:
-    """The provider's management credential as the provider would find it (an option or its environment variable)."""
+def _credentials(key: str, args: dict[str, Any]) -> Callable[[], list[str]]:
+    """The provider's management credential as the provider finds it (an option or its environment variable)."""
     try:
-        provider = make_provider(key, args.get("provider"), args.get("provider_options") or {}, args.get("provider_credential"))
+        provider = make_provider(key, args.get("provider"), args.get("provider_options") or {},
+                                 args.get("provider_credential"))
     except Exception:  # pylint: disable=broad-except  # an unknown or refused provider holds no credential
-        return None
-    return getattr(provider, "credential", None)
+        return list
+    return provider.credentials
 
 
 def summary_suffix(event: str, error: str, metadata_error: str) -> str:

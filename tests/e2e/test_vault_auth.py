@@ -356,6 +356,90 @@ def test_tls_certificate_login_over_a_tls_listener(world: World, tls_openbao: tu
     assert refused.rc != 0 and "apikeys_vault_client_cert" in refused.output
 
 
+# -- Kubernetes: OpenBao's kubernetes method, a TokenReview emulator standing in for the API server -----------
+
+
+class _TokenReviews(BaseHTTPRequestHandler):
+    """The Kubernetes API server's TokenReview, as OpenBao's kubernetes method calls it: a token is authenticated
+    when its RS256 signature verifies with the cluster's service-account key (``issuer_key``). OpenBao itself
+    checks no signature when it has no ``pem_keys``: the review is the whole check, as with a real cluster."""
+
+    issuer_key: Any = None
+    reviews: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        token = body["spec"]["token"]
+        type(self).reviews.append(self.path)
+        try:
+            claims = pyjwt.decode(token, self.issuer_key, algorithms=["RS256"], options={"verify_aud": False})
+            sa = claims["kubernetes.io"]["serviceaccount"]
+            status = {"authenticated": True, "user": {
+                "username": f"system:serviceaccount:{claims['kubernetes.io']['namespace']}:{sa['name']}",
+                "uid": sa["uid"], "groups": ["system:serviceaccounts"]},
+                # the audiences the token is valid for: OpenBao wants one of the token's own
+                "audiences": [aud for aud in claims["aud"] if aud in body["spec"].get("audiences", [])]}
+        except pyjwt.PyJWTError as exc:
+            status = {"authenticated": False, "error": type(exc).__name__}
+        answer = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 # pylint: disable=redefined-builtin
+        pass
+
+
+def _service_account_token(key: Any) -> str:
+    now = int(time.time())
+    return pyjwt.encode({"iss": "https://kubernetes.default.svc", "sub": "system:serviceaccount:awx:awx-ee",
+                         "aud": ["https://kubernetes.default.svc"], "iat": now, "nbf": now - 5, "exp": now + 600,
+                         "kubernetes.io": {"namespace": "awx", "serviceaccount": {"name": "awx-ee", "uid": "7c1f"}}},
+                        key, algorithm="RS256")
+
+
+def test_kubernetes_service_account_token_reviewed_by_an_emulated_api_server(
+        world: World, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import ssl
+    pki = _write_pki(tmp_path_factory.mktemp("k8s") / "pki")
+    cluster_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _TokenReviews.issuer_key, _TokenReviews.reviews = cluster_key.public_key(), []
+    server = HTTPServer(("127.0.0.1", 0), _TokenReviews)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(pki["server"]), str(pki["server_key"]))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    vault = world.vault
+    mount = enable(vault, "kubernetes", f"k8s-{world.prefix}")
+    vault.write(f"auth/{mount}/config", kubernetes_host=f"https://127.0.0.1:{server.server_port}",
+                kubernetes_ca_cert=pki["ca"].read_text(), disable_local_ca_jwt=True)
+    vault.write(f"auth/{mount}/role/rotator", bound_service_account_names=["awx-ee"],
+                bound_service_account_namespaces=["awx"], token_policies=[policy(vault, world)], token_ttl="5m")
+    pod = Path(tempfile.mkdtemp(prefix="serviceaccount-"))  # outside the scanned run folders, as in a pod
+    token_file = pod / "token"
+    token_file.write_text(_service_account_token(cluster_key))
+    keys = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="kubernetes", apikeys_vault_auth_mount=mount,
+                      apikeys_vault_role="rotator", apikeys_vault_jwt_file=str(token_file)) for _ in range(2)]
+    try:
+        run = check_run(world, *keys, extra_env=no_token_env(), verbose=True)
+
+        assert run.rc == 0, run.output[-3000:]
+        assert _TokenReviews.reviews == ["/apis/authentication.k8s.io/v1/tokenreviews"], "one login, reviewed once"
+        unchanged(world, *keys)
+        assert_no_secret(world, run, service_account_token=token_file.read_text())
+
+        # a token the cluster did not sign is refused by the review, so by OpenBao
+        token_file.write_text(_service_account_token(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+        forged = check_run(world, *keys, extra_env=no_token_env())
+        assert forged.rc != 0 and f"kubernetes login at auth/{mount}" in forged.output, forged.output[-3000:]
+        assert len(_TokenReviews.reviews) >= 2
+    finally:
+        server.shutdown()
+        shutil.rmtree(pod)
+
+
 # -- AWS IAM: as far as it goes on this bench -------------------------------------------------------------
 
 

@@ -73,7 +73,11 @@ class VaultKV2Store(Store):
         self.client.token = entry["token"]
 
     def _new_login(self) -> dict[str, Any]:
-        auth = self._once(f"log in ({self.login.describe()})", lambda: self.login.perform(self.client))
+        try:
+            auth = self._once(f"log in ({self.login.describe()})", lambda: self.login.perform(self.client))
+        except StoreForbidden:
+            raise StoreForbidden(f"vault: {self.login.describe()} refused (403 permission denied): check the "
+                                 "credentials, the role and what it is bound to") from None
         self.logins += 1
         return _entry(auth, created=True, revoke=self._revoke_at)
 

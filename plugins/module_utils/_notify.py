@@ -209,14 +209,27 @@ TARGET_FIELDS = frozenset({"format", "name", "url", "url_env", "routing_key", "r
                            "deprecated_name"})
 
 
-def _secret_value(key: str, where: str, raw: Mapping[str, Any], name: str, env: Mapping[str, str]) -> str:
-    """A target's secret, from ``<name>`` or from the environment variable named by ``<name>_env``."""
+def check_targets(key: str, raw: Any) -> None:
+    """Before a run changes anything: ``apikeys_notify`` is well formed (raises ConfigError naming the entry).
+
+    Environment variables are not read here: one missing at send time is an undelivered notification.
+    """
+    parse_targets(key, raw, resolve=False)
+
+
+def _secret_value(key: str, where: str, raw: Mapping[str, Any], name: str, env: Optional[Mapping[str, str]]) -> str:
+    """A target's secret, from ``<name>`` or from the environment variable named by ``<name>_env``.
+
+    With ``env`` None (a check before anything runs), a named variable stands for its value, unread.
+    """
     given, variable = raw.get(name), raw.get(f"{name}_env")
     if given not in (None, "") and variable not in (None, ""):
         raise ConfigError(key, f"{where}.{name}", f"give {name} or {name}_env, not both")
     if variable not in (None, ""):
         if not isinstance(variable, str):
             raise ConfigError(key, f"{where}.{name}_env", "must be the name of an environment variable")
+        if env is None:
+            return "https://unread.invalid/" if name == "url" else "unread"
         value = env.get(variable, "")
         if not value:
             raise ConfigError(key, f"{where}.{name}_env", f"the environment variable {variable} is not set "
@@ -227,9 +240,12 @@ def _secret_value(key: str, where: str, raw: Mapping[str, Any], name: str, env: 
     return given or ""
 
 
-def parse_targets(key: str, raw: Any, env: Optional[Mapping[str, str]] = None) -> list[Target]:
-    """``apikeys_notify`` checked: each problem names the key and the entry, never a value."""
-    env = os.environ if env is None else env
+def parse_targets(key: str, raw: Any, env: Optional[Mapping[str, str]] = None, *, resolve: bool = True) -> list[Target]:
+    """``apikeys_notify`` checked: each problem names the key and the entry, never a value.
+
+    ``resolve=False`` checks the shape only and reads no environment variable (see ``check_targets``).
+    """
+    env = (os.environ if env is None else env) if resolve else None
     if raw in (None, ""):
         return []
     if not isinstance(raw, list):

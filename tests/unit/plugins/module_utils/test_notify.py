@@ -175,6 +175,19 @@ def test_bad_targets_name_the_key_and_the_entry_never_the_value(raw, field):
     assert SECRET not in str(caught.value)
 
 
+@pytest.mark.parametrize("raw, field", [
+    ([{"format": "slak", "url_env": "SLACK_URL"}], "apikeys_notify[0].format"),
+    ([{"format": "pagerduty"}], "apikeys_notify[0].routing_key_env"),
+    ([{"format": "teams", "url_env": "T", "evnts": ["alert"]}], "apikeys_notify[0].evnts"),
+])
+def test_the_shape_is_checked_before_anything_runs_without_reading_the_environment(raw, field):
+    with pytest.raises(ConfigError) as caught:
+        notify.check_targets("billing-mailer", raw)
+    assert caught.value.field == field
+    notify.check_targets("billing-mailer", [{"format": "slack", "url_env": "NOT_SET_HERE"},
+                                            {"format": "pagerduty", "routing_key_env": "NOR_THIS"}])
+
+
 def test_no_targets_is_no_targets():
     assert notify.parse_targets("k", None, env={}) == [] and notify.parse_targets("k", [], env={}) == []
 

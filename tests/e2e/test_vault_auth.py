@@ -180,6 +180,57 @@ def test_approle_logs_in_once_per_run_and_revokes_its_token_at_the_end(world: Wo
     unchanged(world, *keys)
 
 
+def test_a_token_near_its_expiry_is_renewed_by_openbao_not_replaced(world: World) -> None:
+    """The store's renewal path against the real token backend (no playbook: the timing is the test's)."""
+    import sys
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
+    from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_auth import resolve_login
+    from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import VaultKV2Store
+
+    role, role_id, secret_id = approle(world, 10)
+    world.vault.write(f"auth/approle/role/{role}", token_ttl="30s", token_max_ttl="10m")
+    login = resolve_login("k", {"vault_auth_method": "approle", "vault_role_id": role_id, "vault_secret_id": secret_id,
+                                "vault_url": world.bench.openbao.url}, env={})
+    cache = _DictCache()
+    first = VaultKV2Store(world.bench.openbao.url, login=login, token_cache=False)
+    first._cache = cache
+    first._authenticate()
+    token = first.client.token
+    assert TOKEN_SHAPE.fullmatch(token), "the token-shape scan must match this server's tokens"
+    cache.entries[login.cache_key]["expires_at"] = time.time() + 3  # as if 27 of its 30 seconds had passed
+
+    later = VaultKV2Store(world.bench.openbao.url, login=login, token_cache=False)
+    later._cache = cache
+    later._authenticate()
+
+    assert later.client.token == token and later.logins == 0
+    assert logins(world, role, secret_id, 10) == 1
+    assert cache.entries[login.cache_key]["expires_at"] > time.time() + 20
+    renewed = world.vault.auth.token.lookup(token)["data"]
+    assert renewed.get("last_renewal_time"), "OpenBao recorded a renewal"
+
+
+class _DictCache:
+    """The broker's interface, in this process."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.entries.get(key)
+
+    def put(self, key: str, entry: Any) -> None:
+        self.entries[key] = entry
+
+    def drop(self, key: str, token: str) -> None:
+        self.entries.pop(key, None)
+
+    def login_lock(self) -> Any:
+        import contextlib
+        return contextlib.nullcontext()
+
+
 # -- JWT -------------------------------------------------------------------------------------------------
 
 

@@ -81,10 +81,10 @@ def test_awx_lists_every_playbook_the_job_templates_run() -> None:
 
 def test_the_configuration_passes_syntax_check_and_ansible_lint(awx_collection: Path, tmp_path: Path) -> None:
     check = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventories/example", str(PLAYBOOK), "--syntax-check"],
-                           cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=120)
+                           cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=120, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     lint = subprocess.run([str(BIN / "ansible-lint"), "--offline", str(PLAYBOOK.relative_to(ROOT)), str(ROLE.relative_to(ROOT))],
-                          cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=300, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "Profile 'production' was required, and it passed" in lint.stdout + lint.stderr
 
@@ -110,7 +110,7 @@ def test_every_awx_task_uses_only_options_its_module_documents(awx_collection: P
     tasks = awx_tasks()
     modules = {"credential_type", "credential", "execution_environment", "project", "inventory", "inventory_source",
                "notification_template", "job_template", "workflow_job_template", "schedule"}
-    assert {module for _, module, _ in tasks} == modules
+    assert {task[1] for task in tasks} == modules
     for where, module, args in tasks:
         options = module_options(awx_collection, module)
         assert set(args) <= set(options), f"{where}: awx.awx.{module}: unknown options {set(args) - set(options)}"
@@ -125,7 +125,7 @@ def plan(tmp: Path, hosts: dict[str, dict[str, Any]], *args: str) -> subprocess.
     inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "tests" / "awx" / "plan.yml"),
                            "-e", f"plan_file={tmp / 'plan.json'}", *args], env=env(tmp), capture_output=True, text=True,
-                          timeout=120, cwd=tmp)
+                          timeout=120, cwd=tmp, check=False)
 
 
 def test_one_schedule_per_cron_expression_for_exactly_its_keys(awx_collection: Path, tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ STARTS = [datetime(2026, 11, 26, 12, 34), datetime(2027, 2, 27, 23, 59), datetim
 def next_from_rrule(rule: str, start: datetime, count: int = 12) -> list[datetime]:
     rules = rrulestr(rule.replace(" ", "\n"), forceset=True)
     found, moment = [], start
-    for _ in range(count):
+    for _run in range(count):
         moment = rules.after(moment)
         found.append(moment)
     return found
@@ -56,7 +56,7 @@ def next_from_rrule(rule: str, start: datetime, count: int = 12) -> list[datetim
 
 def next_from_cron(expression: str, start: datetime, count: int = 12) -> list[datetime]:
     runs = croniter(expression, start)
-    return [runs.get_next(datetime) for _ in range(count)]
+    return [runs.get_next(datetime) for _run in range(count)]
 
 
 def test_the_example_inventory_has_schedules() -> None:

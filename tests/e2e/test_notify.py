@@ -202,11 +202,10 @@ def test_a_receiver_down_is_retried_three_times_then_shown_in_the_summary_and_th
 def test_emergency_goes_to_the_targets_and_the_deprecated_webhook_and_a_success_resolves_pagerduty(
         world: World, receiver: Receiver) -> None:
     to = targets(receiver, "teams", "pagerduty", events=["rotation_failed", "emergency", "rotated"])
-    key = world.key("sendgrid", apikeys_notify=to.inventory)
-    hook = f"{receiver.url}/json/legacy"
+    hook = f"{receiver.url}/json/legacy-{secrets.token_hex(12)}"  # a value in the inventory, a secret too
+    key = world.key("sendgrid", apikeys_notify=to.inventory, rotate_webhook_url=hook)
 
-    emergency = world.playbook("rotate.yml", "--tags", "emergency", secret=key.host, rotate_webhook_url=hook,
-                               extra_env=to.env)
+    emergency = world.playbook("rotate.yml", "-vvvv", "--tags", "emergency", secret=key.host, extra_env=to.env)
 
     assert emergency.rc == 0, emergency.output[-3000:]
     data = world.record(key).data
@@ -227,7 +226,8 @@ def test_emergency_goes_to_the_targets_and_the_deprecated_webhook_and_a_success_
     assert key.host in json.dumps(receiver.of("teams")[-1].body) and len(receiver.of("json")) == 1
     assert_no_secret(world, [emergency, later], receiver,
                      {"first key": key.secret, "second key": data["key"], "third key": world.record(key).data["key"],
-                      "teams url": to.env["TEAMS_WORKFLOW_URL"]}, to.env["PD_ROUTING_KEY"])
+                      "teams url": to.env["TEAMS_WORKFLOW_URL"], "deprecated webhook url": hook},
+                     to.env["PD_ROUTING_KEY"])
 
 
 def test_alert_on_failure_false_or_no_target_sends_nothing(world: World, receiver: Receiver) -> None:

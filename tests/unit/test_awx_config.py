@@ -79,6 +79,16 @@ def test_awx_lists_every_playbook_the_job_templates_run() -> None:
             "playbooks/awx/configure.yml"} <= listed
 
 
+def test_the_role_accepts_exactly_its_credential_types() -> None:
+    types = yaml.load((ROLE / "vars" / "main.yml").read_text(), Loader=_Loader)["awx_config__credential_types"]
+    spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    credential = spec["awx_config_credentials"]["options"]
+    assert set(credential["type"]["choices"]) == set(types)
+    assert credential["inputs"]["no_log"] is True
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    assert {name: option.get("default") for name, option in spec.items()} == defaults
+
+
 def test_the_configuration_passes_syntax_check_and_ansible_lint(awx_collection: Path, tmp_path: Path) -> None:
     check = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventories/example", str(PLAYBOOK), "--syntax-check"],
                            cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=120, check=False)

@@ -97,7 +97,7 @@ def test_delivers_to_each_target_and_records_the_outcome_in_metadata(store):
     result = run(args(), receiver)
     assert not result.get("failed") and result["changed"] is True, result
     assert result["notify_error"] == "" and [d["delivered"] for d in result["deliveries"]] == [True, True]
-    assert [url for url, _ in receiver.sent] == [URL, "https://pd.test/v2/enqueue"]
+    assert [sent[0] for sent in receiver.sent] == [URL, "https://pd.test/v2/enqueue"]
     assert receiver.sent[1][1]["routing_key"] == ROUTING, "the routing key goes where PagerDuty wants it, only there"
     assert store.metadata["last_notify_result"] == "delivered" and store.metadata["last_notify_event"] == "rotation_failed"
     assert "last_notify_error" not in store.metadata

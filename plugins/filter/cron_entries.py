@@ -33,10 +33,14 @@ def _duration(key: str, variable: str, value: Any) -> Any:
 
 
 def cron_entries(keys: list[str], hostvars: Any) -> dict[str, Any]:
-    """``{"entries": [{name, schedule, description, keys}], "unscheduled": [keys]}``, sorted; fails on a bad schedule."""
+    """``{"entries": [{name, schedule, description, keys}], "unscheduled": [keys], "warnings": [...]}``, sorted.
+
+    A bad schedule fails; one whose runs can be further apart than the key's frequency is a warning.
+    """
     by_schedule: dict[str, list[str]] = {}
     descriptions: dict[str, str] = {}
     unscheduled = []
+    warnings: list[str] = []
     try:
         for key in sorted(set(keys)):
             variables = hostvars[key]
@@ -44,16 +48,18 @@ def cron_entries(keys: list[str], hostvars: Any) -> dict[str, Any]:
             if value in (None, ""):
                 unscheduled.append(key)
                 continue
-            schedule = check_schedule(key, value,
+            schedule, warning = check_schedule(key, value,
                                       _duration(key, "apikeys_rotation_frequency", variables.get("apikeys_rotation_frequency")),
                                       _duration(key, "apikeys_grace_period", variables.get("apikeys_grace_period")))
+            if warning:
+                warnings.append(warning)
             by_schedule.setdefault(schedule.expression, []).append(key)
             descriptions[schedule.expression] = schedule.description
     except ConfigError as exc:
         raise AnsibleFilterError(str(exc)) from None
     entries = [{"name": entry_name(expression), "schedule": expression, "description": descriptions[expression],
                 "key_names": members} for expression, members in sorted(by_schedule.items())]
-    return {"entries": entries, "unscheduled": unscheduled}
+    return {"entries": entries, "unscheduled": unscheduled, "warnings": warnings}
 
 
 def cron_expression(value: Any, variable: str) -> str:
@@ -61,7 +67,7 @@ def cron_expression(value: Any, variable: str) -> str:
     if value in (None, ""):
         return ""
     try:
-        schedule = check_schedule("(cron host)", value, None, None)
+        schedule, _ = check_schedule("(cron host)", value, None, None)
     except ConfigError as exc:
         raise AnsibleFilterError(str(exc).replace("apikeys_schedule", variable)) from None
     return schedule.expression if schedule is not None else ""

@@ -26,6 +26,7 @@ class KeyConfig:
     grace_period: Optional[int] = None         # seconds
     clock_skew: int = parse_duration(CLOCK_SKEW)  # seconds allowed between the controller's and others' clocks
     schedule: Optional[Schedule] = None        # apikeys_schedule, checked (_schedule.py)
+    warnings: tuple[str, ...] = ()             # shown by every task on the key (Ansible shows each once)
 
 
 def _duration(key: str, field_name: str, value: Any, allow_zero: bool = False) -> Optional[int]:
@@ -69,6 +70,7 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
                           f"apikeys_consumer_cache_ttl {format_duration(cache_ttl)} + margin {format_duration(margin)} "
                           f"= {format_duration(cache_ttl + margin)}: consumers could still hold the old key when it "
                           "is revoked")
-    schedule = check_schedule(key, args.get("schedule"), frequency, grace)
+    schedule, warning = check_schedule(key, args.get("schedule"), frequency, grace)
     return KeyConfig(name=key, provider=args["provider"], vault_path=path.strip("/"), provider_options=options,
-                     rotation_frequency=frequency, grace_period=grace, clock_skew=skew or 0, schedule=schedule)
+                     rotation_frequency=frequency, grace_period=grace, clock_skew=skew or 0, schedule=schedule,
+                     warnings=(warning,) if warning else ())

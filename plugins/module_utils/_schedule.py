@@ -185,21 +185,25 @@ def parse_schedule(key: str, value: Any) -> Optional[Schedule]:
 
 
 def check_schedule(key: str, value: Any, frequency: Optional[int], grace: Optional[int],
-                   today: Optional[date] = None) -> Optional[Schedule]:
-    """``parse_schedule``, then refuse a schedule that runs too seldom for the key's rotation frequency."""
+                   today: Optional[date] = None) -> tuple[Optional[Schedule], str]:
+    """``parse_schedule`` (errors refuse the key), and a warning when runs can be further apart than the frequency.
+
+    The run's look-ahead rotates a key at the last run before it becomes due, so it is never overdue when
+    runs are at most ``apikeys_rotation_frequency`` apart. Further apart (``"0 2 1 */3 *"`` is 90 to 92
+    days apart; with ``90d`` a key can be 2 days overdue), the key is rotated at every run and is overdue by
+    at most the difference: worth a warning, not a refusal, so an emergency or a rollback is never blocked.
+    """
     schedule = parse_schedule(key, value)
     if schedule is None or frequency is None:
-        return schedule
-    budget = frequency - (grace or 0)
+        return schedule, ""
     gap = schedule.longest_gap(today or datetime.now().date())
-    if gap is None or gap > budget:
-        seldom = "runs at most once in eight years" if gap is None else f"can wait {format_duration(gap)} between runs"
-        raise ConfigError(key, VARIABLE, f"{seldom} ({schedule.description}), longer than apikeys_rotation_frequency "
-                          f"{format_duration(frequency)} - apikeys_grace_period {format_duration(grace or 0)} = "
-                          f"{format_duration(budget)}: a key that becomes due just after a run would wait for the "
-                          "next one and could outlive two rotation periods; schedule runs more often or raise "
-                          "apikeys_rotation_frequency")
-    return schedule
+    if gap is not None and gap <= frequency:
+        return schedule, ""
+    seldom = "runs at most once in eight years" if gap is None else f"can wait {format_duration(gap)} between runs"
+    late = "" if gap is None else f" by up to {format_duration(gap - frequency)}"
+    return schedule, (f"key '{key}': apikeys_schedule {seldom} ({schedule.description}), longer than "
+                      f"apikeys_rotation_frequency {format_duration(frequency)}: the key will be overdue{late} at "
+                      "times; schedule runs more often or raise apikeys_rotation_frequency")
 
 
 def next_run_utc(schedule: Schedule, now: datetime) -> Optional[datetime]:

@@ -62,6 +62,7 @@ class KeyAction(ActionBase):
         try:
             cfg = key_config(args, need_schedule=self.NEEDS_SCHEDULE)
             rotation = self.rotation(cfg, args, scrubber, task_vars or {})
+            rotation.warnings.extend(cfg.warnings)
             out = self.execute(rotation, args)
         except ApiKeysError as exc:
             if rotation is not None:

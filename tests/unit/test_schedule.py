@@ -78,14 +78,21 @@ def test_the_longest_gap_between_runs(value: str, days: float) -> None:
     assert parse_schedule("k", value).longest_gap(date(2026, 11, 26)) == round(days * DAY)
 
 
-def test_a_schedule_that_waits_longer_than_frequency_minus_grace_is_refused() -> None:
-    with pytest.raises(ConfigError) as caught:
-        check_schedule("stripe", "0 2 1 */3 *", 90 * DAY, DAY, today=date(2026, 11, 26))
-    message = str(caught.value)
-    assert message.startswith("key 'stripe': apikeys_schedule: can wait 92d between runs (At 02:00, on day 1")
-    assert "apikeys_rotation_frequency 90d - apikeys_grace_period 1d = 89d" in message
-    assert check_schedule("stripe", "0 2 1 */3 *", 100 * DAY, DAY, today=date(2026, 11, 26)) is not None
-    assert check_schedule("stripe", "0 3 * * 0", 90 * DAY, DAY, today=date(2026, 11, 26)) is not None
+def test_a_schedule_whose_runs_are_further_apart_than_the_frequency_is_a_warning_not_a_refusal() -> None:
+    schedule, warning = check_schedule("stripe", "0 2 1 */3 *", 90 * DAY, DAY, today=date(2026, 11, 26))
+    assert schedule is not None and schedule.expression == "0 2 1 */3 *"
+    assert warning.startswith("key 'stripe': apikeys_schedule can wait 92d between runs (At 02:00, on day 1")
+    assert "longer than apikeys_rotation_frequency 90d: the key will be overdue by up to 2d at times" in warning
+    assert check_schedule("stripe", "0 2 1 */3 *", 92 * DAY, DAY, today=date(2026, 11, 26))[1] == ""
+    assert check_schedule("stripe", "0 3 * * 0", 90 * DAY, DAY, today=date(2026, 11, 26))[1] == ""
+
+
+def test_key_config_carries_the_schedule_warning() -> None:
+    args = {"name": "stripe", "provider": "sendgrid", "vault_path": "secret/apikeys/stripe",
+            "rotation_frequency": "90d", "grace_period": "24h", "schedule": "0 2 1 */3 *"}
+    [warning] = key_config(args).warnings
+    assert "overdue by up to" in warning
+    assert key_config(dict(args, schedule="0 3 * * 0")).warnings == ()
 
 
 def test_key_config_checks_the_schedule_before_anything_runs() -> None:

@@ -93,7 +93,7 @@ def test_userpass_login_reads_the_records(world: World) -> None:
     password = secrets.token_urlsafe(18)
     vault.auth.userpass.create_or_update_user("rotator", password, mount_point=mount, policies=[policy(vault, world)])
     keys = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="userpass", apikeys_vault_auth_mount=mount)
-            for _ in range(2)]
+            for _number in range(2)]
 
     run = check_run(world, *keys, extra_env=no_token_env(VAULT_USERNAME="rotator", VAULT_PASSWORD=password),
                     verbose=True)
@@ -155,7 +155,7 @@ def live_tokens(world: World, role: str) -> int:
 def test_approle_logs_in_once_per_run_and_revokes_its_token_at_the_end(world: World) -> None:
     uses = 1000
     role, role_id, secret_id = approle(world, uses)
-    keys = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="approle") for _ in range(6)]
+    keys = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="approle") for _number in range(6)]
     env = no_token_env(VAULT_ROLE_ID=role_id, VAULT_SECRET_ID=secret_id)
 
     started = time.monotonic()
@@ -249,7 +249,7 @@ def test_jwt_from_a_file_with_a_locally_generated_key_pair(world: World) -> None
     jwt_file = Path(tempfile.mkdtemp(prefix="projected-")) / "token"  # outside the scanned run folders, like a pod's
     jwt_file.write_text(token)
     keys = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="jwt", apikeys_vault_auth_mount=mount)
-            for _ in range(2)]
+            for _number in range(2)]
 
     run = check_run(world, *keys, extra_env=no_token_env(VAULT_AUTH_ROLE="rotator", VAULT_JWT_FILE=str(jwt_file)),
                     verbose=True)
@@ -376,6 +376,18 @@ def tls_openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         process.stop()
 
 
+def _cert_tokens(vault: hvac.Client) -> int:
+    """Live tokens made by a cert login."""
+    count = 0
+    for accessor in vault.adapter.list("/v1/auth/token/accessors")["data"]["keys"]:
+        try:
+            path = vault.auth.token.lookup_accessor(accessor)["data"].get("path", "")
+        except hvac.exceptions.InvalidRequest:  # revoked meanwhile
+            continue
+        count += path.startswith("auth/cert/login")
+    return count
+
+
 def test_tls_certificate_login_over_a_tls_listener(world: World, tls_openbao: tuple[str, str, dict[str, Path]]) -> None:
     url, root, pki = tls_openbao
     vault = hvac.Client(url=url, token=root, verify=str(pki["ca"]))
@@ -385,11 +397,18 @@ def test_tls_certificate_login_over_a_tls_listener(world: World, tls_openbao: tu
     settings = dict(apikeys_vault_auth_method="cert", apikeys_vault_role="rotator", apikeys_vault_url=url,
                     apikeys_vault_ca_cert=str(pki["ca"]), apikeys_vault_client_cert=str(pki["client"]),
                     apikeys_vault_client_key=str(pki["client_key"]))
-    keys = [world.key("sendgrid", root="apikeys/", record=False, **settings) for _ in range(2)]
+    keys = [world.key("sendgrid", root="apikeys/", record=False, **settings) for _number in range(2)]
     for key in keys:
         record = {"key": key.secret, "key_id": key.key_id, "rotated_at": "2020-01-01T00:00:00Z"}
         vault.secrets.kv.v2.create_or_update_secret(path=key.vault_path.split("/", 1)[1], secret=record,
                                                     mount_point="secret")
+
+    # the count below sees a cert login's token (so that it can fail)
+    by_hand = hvac.Client(url=url, verify=str(pki["ca"]), cert=(str(pki["client"]), str(pki["client_key"])))
+    by_hand.token = by_hand.adapter.login("/v1/auth/cert/login", use_token=False, json={"name": "rotator"})[
+        "auth"]["client_token"]
+    assert _cert_tokens(vault) == 1
+    by_hand.auth.token.revoke_self()
 
     run = check_run(world, *keys, extra_env=no_token_env(VAULT_ADDR=url), verbose=True)
 
@@ -400,6 +419,11 @@ def test_tls_certificate_login_over_a_tls_listener(world: World, tls_openbao: tu
         assert answer["data"]["metadata"]["version"] == 1
     assert_no_secret(world, run, root=root)
     # without the client certificate the same run cannot log in: the certificate is what authenticates it
+    # the run's token was revoked at its end, over HTTPS with the client certificate
+    deadline = time.monotonic() + 10
+    while _cert_tokens(vault) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _cert_tokens(vault) == 0, "the run's token outlived the run"
     for key in keys:
         world.hosts[key.host].pop("apikeys_vault_client_key")
         world.hosts[key.host].pop("apikeys_vault_client_cert")
@@ -472,7 +496,7 @@ def test_kubernetes_service_account_token_reviewed_by_an_emulated_api_server(
     token_file = pod / "token"
     token_file.write_text(_service_account_token(cluster_key))
     keys = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="kubernetes", apikeys_vault_auth_mount=mount,
-                      apikeys_vault_role="rotator", apikeys_vault_jwt_file=str(token_file)) for _ in range(2)]
+                      apikeys_vault_role="rotator", apikeys_vault_jwt_file=str(token_file)) for _number in range(2)]
     try:
         run = check_run(world, *keys, extra_env=no_token_env(), verbose=True)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import http.client
 import json
 import os
 import select
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+import urllib.parse
 from typing import Any, Iterator, Optional
 
 IDLE_TIMEOUT = 900.0
@@ -75,7 +76,7 @@ def run_owner() -> Optional[int]:
 
 
 def descends_from(pid: int, owner: int, depth: int = 8) -> bool:
-    for _ in range(depth):
+    for _level in range(depth):
         if pid == owner:
             return True
         parent = parent_of(pid)
@@ -213,10 +214,18 @@ def revoke(entry: dict[str, Any]) -> None:
             context.verify_mode = ssl.CERT_NONE
         if where.get("cert"):
             context.load_cert_chain(*where["cert"])
-    request = urllib.request.Request(where["url"].rstrip("/") + "/v1/auth/token/revoke-self", data=b"",
-                                     headers=headers, method="POST")
+    parts = urllib.parse.urlsplit(str(where["url"]))
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=5, context=context)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
     with contextlib.suppress(Exception):
-        urllib.request.urlopen(request, timeout=5, context=context).close()
+        try:
+            conn.request("POST", parts.path.rstrip("/") + "/v1/auth/token/revoke-self", body=b"", headers=headers)
+            conn.getresponse().read()
+        finally:
+            conn.close()
 
 
 class Broker:
@@ -268,7 +277,7 @@ class Broker:
         server.listen(16)
         try:
             while self.owner_alive() and time.monotonic() - self.last_request < IDLE_TIMEOUT:
-                ready, _, _ = select.select([server], [], [], 0.5)
+                ready = select.select([server], [], [], 0.5)[0]
                 if ready:
                     self.one(server)
         finally:
@@ -284,7 +293,7 @@ class Broker:
                 os.rmdir(self.directory)
 
     def one(self, server: socket.socket) -> None:
-        conn, _ = server.accept()
+        conn = server.accept()[0]
         with conn:
             conn.settimeout(5)
             try:
@@ -305,4 +314,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    raise SystemExit(main(sys.argv[1:]))

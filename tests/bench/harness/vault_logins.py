@@ -29,7 +29,7 @@ path "auth/token/revoke-self" { capabilities = ["update"] }
 
 def measure(world: World, keys: int, role: str, role_id: str, secret_id: str, label: str,
             env: dict[str, str], collections: Path | None = None) -> None:
-    hosts = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="approle").host for _ in range(keys)]
+    hosts = [world.key("sendgrid", root="apikeys/", apikeys_vault_auth_method="approle").host for _number in range(keys)]
     world.groups[label] = hosts
     before = int(world.vault.auth.approle.read_secret_id(role, secret_id)["data"]["secret_id_num_uses"])
     extra = dict(env, VAULT_TOKEN="", VAULT_ROLE_ID=role_id, VAULT_SECRET_ID=secret_id)
@@ -64,7 +64,7 @@ def main() -> None:
         vault.auth.approle.create_or_update_approle("rotator", token_policies=["rotator"], token_ttl="10m")
         role_id = vault.auth.approle.read_role_id("rotator")["data"]["role_id"]
         secret_id = vault.write("auth/approle/role/rotator/secret-id", num_uses=USES)["data"]["secret_id"]
-        for _ in range(args.runs):
+        for _number in range(args.runs):
             if args.old:
                 measure(world, args.keys, "rotator", role_id, secret_id, "old", {}, args.old)
             measure(world, args.keys, "rotator", role_id, secret_id, "uncached", {"APIKEYS_VAULT_TOKEN_CACHE": "false"})

@@ -430,6 +430,16 @@ def test_tls_certificate_login_over_a_tls_listener(world: World, tls_openbao: tu
     refused = check_run(world, *keys, extra_env=no_token_env(VAULT_ADDR=url))
     assert refused.rc != 0 and "apikeys_vault_client_cert" in refused.output
 
+    # a token from ANSIBLE_HASHI_VAULT_TOKEN; the server's certificate unchecked only with BAO_SKIP_VERIFY
+    for key in keys:
+        world.hosts[key.host].update(apikeys_vault_auth_method="token")
+        world.hosts[key.host].pop("apikeys_vault_ca_cert")
+    unverified = check_run(world, *keys, extra_env=no_token_env(ANSIBLE_HASHI_VAULT_TOKEN=root))
+    assert unverified.rc != 0 and "SSLError" in unverified.output, unverified.output[-3000:]
+    skipped = check_run(world, *keys, extra_env=no_token_env(ANSIBLE_HASHI_VAULT_TOKEN=root, BAO_SKIP_VERIFY="true"))
+    assert skipped.rc == 0, skipped.output[-3000:]
+    assert root not in unverified.output + skipped.output
+
 
 # -- Kubernetes: OpenBao's kubernetes method, a TokenReview emulator standing in for the API server -----------
 

@@ -11,7 +11,7 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/apikeys/rotation
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup link tools demo test unit e2e sanity lint molecule bench clean
+.PHONY: setup link tools awx demo test unit e2e sanity lint molecule bench clean
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,17 +35,22 @@ tools:
 	command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck)
 
+# The awx.awx collection, for the checks of the AWX configuration playbook (syntax-check, ansible-lint):
+# unpacked from PyPI's ansible wheel into .build/collections (tests/awx/awx_collection.py; once).
+awx: setup
+	$(BIN)/python -m tests.awx.awx_collection
+
 demo: setup
 	$(BIN)/python -m tests.bench.demo
 
-test: setup tools
+test: setup tools awx
 	$(MAKE) --no-print-directory unit e2e sanity lint molecule
 	@echo "make test: 5 passed, 0 failed"
 
-unit: setup tools
+unit: setup tools awx
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/bench_tests
 
-e2e: setup tools
+e2e: setup tools awx
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
 # ansible-test wants the real path to end in ansible_collections/apikeys/rotation, outside any
@@ -58,7 +63,7 @@ sanity: setup tools
 	cd $(SANITY_COPY) && $(BIN)/ansible-test sanity --python 3.11 --venv --color no
 
 # ansible-lint (production profile), then the changelog: fragments (changelogs/fragments/) and changelog.yaml.
-lint: setup
+lint: setup awx
 	$(BIN)/ansible-lint --offline
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/antsibull-changelog lint-changelog-yaml --strict changelogs/changelog.yaml

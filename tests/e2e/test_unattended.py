@@ -79,3 +79,14 @@ def test_per_key_outcomes_for_machines_and_a_failed_key_fails_the_run(world: Wor
     assert stats["keys"][bad.host]["outcome"] == "failed" and "HTTP 503" in stats["keys"][bad.host]["error"]
     assert stats["keys"][fresh.host]["outcome"] == "not_due"
     assert stats["counts"] == {"failed": 1, "not_due": 1, "rotated": 1} and stats["failed"] == [bad.host]
+
+
+def test_a_malformed_notification_target_fails_before_any_change(world: World) -> None:
+    key = world.key("sendgrid", apikeys_notify=[{"format": "slak", "url_env": "SLACK_WEBHOOK_URL"}])
+    calls = world.provider_calls(key)
+
+    run = world.playbook("rotate.yml", secret=key.host)
+
+    assert run.rc != 0
+    assert f"key '{key.host}': apikeys_notify[0].format" in run.output, run.output[-3000:]
+    assert world.record(key).version == 1 and world.provider_calls(key) == calls

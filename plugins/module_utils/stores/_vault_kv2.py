@@ -57,10 +57,16 @@ class VaultKV2Store(Store):
         """
         if self.login.supplied:
             return
+        if self._cache is not None:
+            try:
+                self.client.token = self._from_cache(stale)
+                return
+            except OSError:  # the run's broker is gone (killed): this task logs in by itself
+                self._cache = None
+        self.client.token = self._new_login()["token"]
+
+    def _from_cache(self, stale: Optional[str]) -> str:
         key = self.login.cache_key
-        if self._cache is None:
-            self.client.token = self._new_login()["token"]
-            return
         if stale:
             self._cache.drop(key, stale)
         entry = self._cache.get(key)
@@ -70,7 +76,7 @@ class VaultKV2Store(Store):
                 if not _fresh(entry):
                     entry = self._renewed(entry) or self._new_login()
                     self._cache.put(key, entry)
-        self.client.token = entry["token"]
+        return str(entry["token"])
 
     def _new_login(self) -> dict[str, Any]:
         try:

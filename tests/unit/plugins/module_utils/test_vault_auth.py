@@ -295,3 +295,13 @@ def test_without_a_worker_process_there_is_no_broker():
     store = vault_store_from_options(KEY, options(vault_auth_method="userpass", vault_username="u", vault_password="p"))
     assert store._cache is None, "unit tests and the main process never start a broker"
     assert _vault_kv2.RunTokens.connect() is None
+
+
+def test_a_broker_that_is_gone_means_this_task_logs_in_by_itself():
+    class Gone(FakeCache):
+        def get(self, key: str) -> Any:
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    store = store_with(Gone(), [{"client_token": "own", "lease_duration": 600}])
+    store._authenticate()
+    assert store.client.token == "own" and store.logins == 1 and store._cache is None

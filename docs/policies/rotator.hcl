@@ -16,3 +16,11 @@ path "sys/internal/ui/mounts/secret/*" {
 path "sys/capabilities-self" {
   capabilities = ["update"]
 }
+# The run's own token: renewed while a long run lasts, revoked when the run ends (docs/vault-auth.md).
+# Vault's and OpenBao's "default" policy grants both; a role created without it needs them here.
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}

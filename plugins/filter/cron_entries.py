@@ -48,9 +48,9 @@ def cron_entries(keys: list[str], hostvars: Any) -> dict[str, Any]:
             if value in (None, ""):
                 unscheduled.append(key)
                 continue
-            schedule, warning = check_schedule(key, value,
-                                      _duration(key, "apikeys_rotation_frequency", variables.get("apikeys_rotation_frequency")),
-                                      _duration(key, "apikeys_grace_period", variables.get("apikeys_grace_period")))
+            frequency = _duration(key, "apikeys_rotation_frequency", variables.get("apikeys_rotation_frequency"))
+            grace = _duration(key, "apikeys_grace_period", variables.get("apikeys_grace_period"))
+            schedule, warning = check_schedule(key, value, frequency, grace)
             if warning:
                 warnings.append(warning)
             by_schedule.setdefault(schedule.expression, []).append(key)
@@ -67,7 +67,7 @@ def cron_expression(value: Any, variable: str) -> str:
     if value in (None, ""):
         return ""
     try:
-        schedule, _ = check_schedule("(cron host)", value, None, None)
+        schedule = check_schedule("(cron host)", value, None, None)[0]
     except ConfigError as exc:
         raise AnsibleFilterError(str(exc).replace("apikeys_schedule", variable)) from None
     return schedule.expression if schedule is not None else ""

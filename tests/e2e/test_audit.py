@@ -134,7 +134,7 @@ def test_rotation_and_revocation_leave_an_audit_trail_in_file_syslog_and_record(
 
 def test_rollback_and_emergency_actions_are_audited(world: World) -> None:
     audit_log = world.tmp / "audit.log"
-    rolled, contained = [world.key("sendgrid", apikeys_audit_log=str(audit_log)) for _ in range(2)]
+    rolled, contained = [world.key("sendgrid", apikeys_audit_log=str(audit_log)) for _number in range(2)]
     world.groups["audited"] = [rolled.host, contained.host]
     assert world.playbook("rotate.yml", secret="audited").rc == 0
     second = {key.host: world.record(key).data["key_id"] for key in (rolled, contained)}

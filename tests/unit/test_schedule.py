@@ -67,7 +67,7 @@ def test_the_next_runs_are_crons_own_as_croniter_computes_them(value: str) -> No
     expression = {"@weekly": "0 0 * * 0"}.get(value, value)
     reference = croniter(expression, datetime(2026, 11, 26, 12, 34, 56), day_or=True)
     moment = datetime(2026, 11, 26, 12, 34, 56)
-    for _ in range(12):
+    for _step in range(12):
         moment = schedule.next_run(moment)
         assert moment == reference.get_next(datetime), value
 

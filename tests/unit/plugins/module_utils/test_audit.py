@@ -194,7 +194,7 @@ def test_tcp_syslog_is_octet_counted(tmp_path):
         server.listen(1)
 
         def accept() -> None:
-            connection, _ = server.accept()
+            connection = server.accept()[0]
             with connection:
                 while chunk := connection.recv(65535):
                     got.append(chunk)

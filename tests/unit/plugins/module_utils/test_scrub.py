@@ -17,7 +17,7 @@ SECRET = "SG.abc+def/ghi=jkl&mno?p\"q\\r-0123456789"
 @pytest.mark.parametrize("encode", [
     lambda s: s,
     lambda s: quote(s, safe=""),
-    lambda s: quote_plus(s),
+    quote_plus,
     lambda s: json.dumps(s)[1:-1],
     lambda s: base64.b64encode(s.encode()).decode(),
     lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("="),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -101,8 +102,8 @@ class Launch:
         extra, self.passwords = survey(template, answers)
         extra.update(template.get("extra_vars") or {})
         extra.update(credential_vars)  # AWX passes credential extra_vars last: they win
-        home = world.tmp / f"job-{name}-{len(list(world.tmp.glob('job-*')))}"
-        home.mkdir()
+        # a fresh directory even when jobs start at the same moment (concurrent launches)
+        home = Path(tempfile.mkdtemp(prefix=f"job-{name}-", dir=world.tmp))
         # what the project sync and the job set up in AWX: the project's collections and a private HOME
         env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"),
                    ANSIBLE_LOCAL_TEMP=str(home / ".ansible" / "tmp"), ANSIBLE_NOCOLOR="1",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
@@ -299,13 +298,7 @@ class NotifyPolicy(RetryPolicy):
     base_delay: float = 1.0
     max_delay: float = 8.0
     max_total: float = 30.0
-    retry_after_cap: float = 20.0
-
-    def delay(self, attempt: int, retry_after: Optional[float]) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.retry_after_cap)
-        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return backoff / 2 + random.uniform(0, backoff / 2)
+    retry_after_cap: Optional[float] = 20.0
 
 
 @dataclass

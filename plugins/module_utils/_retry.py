@@ -29,10 +29,13 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 8.0
     max_total: float = 30.0
+    #: the longest a server's Retry-After is honoured; None: 4 x max_delay
+    retry_after_cap: Optional[float] = None
 
     def delay(self, attempt: int, retry_after: Optional[float]) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay * 4)
+            cap = self.retry_after_cap if self.retry_after_cap is not None else self.max_delay * 4
+            return min(max(retry_after, 0.0), cap)
         backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return backoff / 2 + random.uniform(0, backoff / 2)
 

@@ -14,11 +14,13 @@ from .providers._aws_iam import AwsIamProvider
 from .providers._base import Provider
 from .providers._http_gateway import HttpGatewayProvider
 from .providers._sendgrid import SendGridProvider
+from .providers._twilio import TwilioProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "aws_iam": AwsIamProvider,
     "http": HttpGatewayProvider,
     "sendgrid": SendGridProvider,
+    "twilio": TwilioProvider,
 }
 
 #: providers that cannot be automated (yet), and why: refused, never faked

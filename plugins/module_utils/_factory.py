@@ -14,22 +14,19 @@ from .providers._aws_iam import AwsIamProvider
 from .providers._base import Provider
 from .providers._http_gateway import HttpGatewayProvider
 from .providers._sendgrid import SendGridProvider
+from .providers._stripe import StripeProvider
 from .providers._twilio import TwilioProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "aws_iam": AwsIamProvider,
     "http": HttpGatewayProvider,
     "sendgrid": SendGridProvider,
+    "stripe": StripeProvider,
     "twilio": TwilioProvider,
 }
 
 #: providers that cannot be automated (yet), and why: refused, never faked
-UNSUPPORTED: dict[str, str] = {
-    "stripe": "Stripe's API key management is a private-preview API (/v2/iam/api_keys) that returns new "
-              "secrets encrypted to the caller's public key; this collection does not support it yet. "
-              "Rotate this key in the Stripe Dashboard (Developers > API keys > Roll key, with an "
-              "expiry for the old key) and import the new one with apikeys.rotation.vault_key_write",
-}
+UNSUPPORTED: dict[str, str] = {}
 
 
 def provider_class(key: str, name: Any) -> type[Provider]:

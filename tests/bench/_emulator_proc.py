@@ -15,7 +15,8 @@ from ._proc import ServerProcess, spawn, wait_until, write_private
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 10.0
-SECRET_FLAG = {"sendgrid": "--admin-key-file", "gateway": "--admin-token-file"}
+SECRET_FLAG = {"sendgrid": "--admin-key-file", "gateway": "--admin-token-file", "twilio": "--auth-token-file",
+               "stripe": "--admin-key-file"}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The whole bench: OpenBao, moto, SendGrid and gateway emulators together.
+"""The whole bench: OpenBao, moto, SendGrid, gateway and Twilio emulators together.
 
 ``start_all(dir)`` starts the services concurrently, writes ``dir/bench.json``
 and ``dir/env.sh`` (both 0600: they hold the bench's credentials) and returns
@@ -30,10 +30,14 @@ from .emulators import serve_in_thread
 from .emulators.gateway import DEFAULT_CONSUMERS, GatewayEmulator
 from .emulators.gateway import new_token as new_gateway_token
 from .emulators.sendgrid import SendGridEmulator, new_api_key
+from .emulators.stripe import StripeEmulator
+from .emulators.stripe import new_admin_key as new_stripe_key
+from .emulators.twilio import TwilioEmulator, new_auth_token
+from .emulators.twilio import new_sid as new_twilio_sid
 from .moto import Moto, start_moto
 from .openbao import OpenBao, start_openbao
 
-SERVICES: tuple[str, ...] = ("openbao", "moto", "sendgrid", "gateway")
+SERVICES: tuple[str, ...] = ("openbao", "moto", "sendgrid", "gateway", "twilio", "stripe")
 
 
 class Service(Protocol):
@@ -55,6 +59,11 @@ class Bench(Stoppable):
     gateway: Service | None = None
     sendgrid_admin_key: str | None = field(default=None, repr=False)
     gateway_admin_token: str | None = field(default=None, repr=False)
+    twilio: Service | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    stripe: Service | None = None
+    stripe_management_key: str | None = field(default=None, repr=False)
     consumers: tuple[str, ...] = DEFAULT_CONSUMERS
     wrote_state: bool = field(default=False, repr=False)
 
@@ -82,6 +91,14 @@ class Bench(Stoppable):
             env.update(
                 GATEWAY_ADMIN_TOKEN=self.gateway_admin_token, APIKEYS_GATEWAY_URL=self.gateway.url
             )
+        if self.twilio is not None and self.twilio_auth_token is not None:
+            env.update(
+                TWILIO_ACCOUNT_SID=self.twilio_account_sid or "",
+                TWILIO_AUTH_TOKEN=self.twilio_auth_token,
+                APIKEYS_TWILIO_URL=self.twilio.url,
+            )
+        if self.stripe is not None and self.stripe_management_key is not None:
+            env.update(STRIPE_MANAGEMENT_KEY=self.stripe_management_key, APIKEYS_STRIPE_URL=self.stripe.url)
         return env
 
     def stop(self) -> None:
@@ -110,11 +127,25 @@ def _starters(bench: Bench, names: Iterable[str]) -> dict[str, Callable[[], Any]
             return start_emulator_process("gateway", workdir, gateway_token, extra)
         return serve_in_thread(GatewayEmulator(gateway_token, bench.consumers))
 
+    def twilio() -> Service:
+        sid, token = bench.twilio_account_sid or "", bench.twilio_auth_token or ""
+        if bench.detached:
+            return start_emulator_process("twilio", workdir, token, ["--account-sid", sid])
+        return serve_in_thread(TwilioEmulator(sid, token))
+
+    def stripe() -> Service:
+        key = bench.stripe_management_key or ""
+        if bench.detached:
+            return start_emulator_process("stripe", workdir, key)
+        return serve_in_thread(StripeEmulator(admin_key=key))
+
     table: dict[str, Callable[[], Any]] = {
         "openbao": lambda: start_openbao(workdir),
         "moto": lambda: start_moto(workdir),
         "sendgrid": sendgrid,
         "gateway": gateway,
+        "twilio": twilio,
+        "stripe": stripe,
     }
     return {name: table[name] for name in names}
 
@@ -141,6 +172,9 @@ def start_all(
         detached=detached,
         sendgrid_admin_key=new_api_key()[1],
         gateway_admin_token=new_gateway_token(),
+        twilio_account_sid=new_twilio_sid("AC"),
+        twilio_auth_token=new_auth_token(),
+        stripe_management_key=new_stripe_key(),
     )
     names = parse_only(only)
     with ThreadPoolExecutor(max_workers=len(names)) as pool:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import requests
 
-from tests.bench.bench import start_all
+from tests.bench.bench import SERVICES, start_all
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = {
     "VAULT_ADDR", "VAULT_TOKEN", "SENDGRID_ADMIN_KEY", "GATEWAY_ADMIN_TOKEN",
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
     "APIKEYS_SENDGRID_URL", "APIKEYS_GATEWAY_URL", "APIKEYS_AWS_ENDPOINT_URL",
+    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "APIKEYS_TWILIO_URL",
 }  # fmt: skip
 
 
@@ -61,10 +62,10 @@ def test_up_and_down(tmp_path: Path) -> None:
         assert set(env) == ENV_VARS
         services = state["services"]
         pids = [svc["pid"] for svc in services.values()]
-        assert len(pids) == 4 and all(alive(pid) for pid in pids)
+        assert len(pids) == len(SERVICES) and all(alive(pid) for pid in pids)
 
         secrets_ = [env[k] for k in ("VAULT_TOKEN", "SENDGRID_ADMIN_KEY", "GATEWAY_ADMIN_TOKEN",
-                                     "AWS_SECRET_ACCESS_KEY")]  # fmt: skip
+                                     "AWS_SECRET_ACCESS_KEY", "TWILIO_AUTH_TOKEN")]  # fmt: skip
         sg = requests.get(
             f"{env['APIKEYS_SENDGRID_URL']}/v3/scopes",
             headers={"Authorization": f"Bearer {env['SENDGRID_ADMIN_KEY']}"},
@@ -75,6 +76,11 @@ def test_up_and_down(tmp_path: Path) -> None:
             headers={"Kong-Admin-Token": env["GATEWAY_ADMIN_TOKEN"]},
         )
         assert gw.status_code == 200
+        tw = requests.get(
+            f"{env['APIKEYS_TWILIO_URL']}/v1/Keys?AccountSid={env['TWILIO_ACCOUNT_SID']}",
+            auth=(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"]),
+        )
+        assert tw.status_code == 200
         vault = requests.get(
             f"{env['VAULT_ADDR']}/v1/sys/mounts/secret",
             headers={"X-Vault-Token": env["VAULT_TOKEN"]},

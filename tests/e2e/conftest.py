@@ -32,7 +32,7 @@ from tests.bench.moto import client as aws_client  # noqa: E402
 
 BIN = Path(sys.executable).parent
 COLLECTIONS = ROOT / ".build" / "collections"
-PROVIDERS = ("sendgrid", "http", "aws_iam")
+PROVIDERS = ("sendgrid", "http", "aws_iam", "twilio")
 
 
 @pytest.fixture(scope="session")
@@ -115,6 +115,9 @@ class World:
         if key.provider == "http":
             return requests.get(self.bench.gateway.url + "/demo/ping", headers={"apikey": secret},
                                 timeout=5).status_code == 200
+        if key.provider == "twilio":
+            return requests.get(f"{self.bench.twilio.url}/2010-04-01/Accounts/{self.bench.twilio_account_sid}/"
+                                "Balance.json", auth=(key_id, secret), timeout=5).status_code == 200
         return self.bench.moto.key_works(key_id, secret)
 
     def live_key_ids(self, key: Key) -> set[str]:
@@ -129,11 +132,14 @@ class World:
         if key.provider == "http":
             keys = requests.get(self.bench.gateway.url + "/__emulator/keys", timeout=5).json()
             return {k["id"] for k in keys if not k["revoked"] and any(ours(t) for t in k["tags"] or [])}
+        if key.provider == "twilio":
+            keys = requests.get(self.bench.twilio.url + "/__emulator/keys", timeout=5).json()
+            return {k["id"] for k in keys if not k["revoked"] and ours(k["name"])}
         iam = self.bench.moto.client("iam")
         return {k["AccessKeyId"] for k in iam.list_access_keys(UserName=key.options["user_name"])["AccessKeyMetadata"]}
 
     def provider_calls(self, key: Key) -> dict[str, int]:
-        url = {"sendgrid": self.bench.sendgrid, "http": self.bench.gateway}[key.provider].url
+        url = {"sendgrid": self.bench.sendgrid, "http": self.bench.gateway, "twilio": self.bench.twilio}[key.provider].url
         return requests.get(url + "/__emulator/calls", timeout=5).json()
 
     # -- the world before the collection -------------------------------------------
@@ -154,6 +160,11 @@ class World:
                        "credential_env": "GATEWAY_ADMIN_TOKEN", "create_path": "/consumers/{consumer}/key-auth",
                        "key_path": "/consumers/{consumer}/key-auth/{key_id}", "path_params": {"consumer": "demo"},
                        "test_url": self.bench.gateway.url + "/demo/ping", "activation_timeout": 3}
+        elif provider == "twilio":
+            made = requests.post(self.bench.twilio.url + "/__emulator/seed", json={"name": host}, timeout=5).json()
+            key_id, secret = made["sid"], made["secret"]
+            options = {"account_sid": self.bench.twilio_account_sid, "api_url": self.bench.twilio.url,
+                       "account_api_url": self.bench.twilio.url, "activation_timeout": 3}
         else:
             user = host.replace("_", "-")
             key_id, secret = self.bench.moto.create_user_with_key(user)

@@ -24,7 +24,10 @@ def files_under(root: Path) -> list[Path]:
 def bench_secrets(world: World) -> dict[str, str]:
     return {"vault token": world.bench.openbao.token, "sendgrid admin": world.bench.sendgrid_admin_key,
             "gateway admin": world.bench.gateway_admin_token,
-            "aws admin": world.bench.moto.admin_secret_access_key}
+            "aws admin": world.bench.moto.admin_secret_access_key, "twilio auth token": world.bench.twilio_auth_token,
+            # Twilio's Basic credential names the account: base64("AC...:token") as sent, not only "apikey:token"
+            "twilio basic auth": base64.b64encode(
+                f"{world.bench.twilio_account_sid}:{world.bench.twilio_auth_token}".encode()).decode()}
 
 
 def encodings(secret: str) -> dict[str, str]:
@@ -105,10 +108,11 @@ def test_no_secret_in_emergency_or_rollback_output_or_files_at_vvvv(world: World
 
 
 def test_no_management_credential_when_the_provider_echoes_it_at_vvvv(world: World) -> None:
-    """SendGrid answers 401 and the gateway 500, each quoting the credential it was sent (as some APIs do)."""
-    keys = [world.key("sendgrid"), world.key("http")]
+    """SendGrid and Twilio answer 401 and the gateway 500, each quoting the credential it was sent (as some APIs do)."""
+    keys = [world.key("sendgrid"), world.key("http"), world.key("twilio")]
     world.groups["canary"] = [k.host for k in keys]
-    targets = {world.bench.sendgrid.url: ("POST /v3/api_keys", 401), world.bench.gateway.url: ("POST /consumers/", 500)}
+    targets = {world.bench.sendgrid.url: ("POST /v3/api_keys", 401), world.bench.gateway.url: ("POST /consumers/", 500),
+               world.bench.twilio.url: ("POST /v1/Keys", 401)}
     fired = {url: requests.get(url + "/__emulator/faults/fired", timeout=5).json()["total"] for url in targets}
     for url, (match, status) in targets.items():
         faults(url, match=match, status=status, echo_auth=True)
@@ -121,7 +125,7 @@ def test_no_management_credential_when_the_provider_echoes_it_at_vvvv(world: Wor
     for url in targets:
         assert requests.get(url + "/__emulator/faults/fired", timeout=5).json()["total"] == fired[url] + 1, url
     assert run.rc != 0
-    assert run.output.count("rejected credentials") >= 2                 # the echo reached the messages...
+    assert run.output.count("rejected credentials") >= 3                 # the echo reached the messages...
     for key in keys:
         meta = world.record(key).meta
         assert meta["last_result"] == "failed" and "rejected credentials" in meta["last_error"], meta

@@ -16,7 +16,8 @@ CASES = [
      "is longer than apikeys_rotation_frequency", "45d"),
     ("unknown provider option", {"apikeys_provider_options": {"api_url": "http://127.0.0.1:9", "colour": "SECRETISH"}},
      "apikeys_provider_options.colour", "unknown option for provider 'sendgrid'", "SECRETISH"),
-    ("stripe", {"apikeys_provider": "stripe"}, "apikeys_provider", "private-preview API", None),
+    ("stripe permission", {"apikeys_provider": "stripe", "apikeys_provider_options": {"permissions": ["SECRETISH x"]}},
+     "apikeys_provider_options.permissions", "must be a non-empty list of Stripe permission names", "SECRETISH"),
     ("grace shorter than the consumers' cache", {"apikeys_grace_period": "5m", "apikeys_consumer_cache_ttl": "5m"},
      "apikeys_grace_period", "5m is shorter than apikeys_consumer_cache_ttl 5m + margin 1m = 6m", None),
 ]

@@ -89,6 +89,11 @@ def new_secret() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(32))
 
 
+def new_auth_token() -> str:
+    """An Auth Token as Twilio shows them: 32 hex digits."""
+    return secrets.token_hex(16)
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -139,7 +144,7 @@ class TwilioEmulator(Emulator):
     def __init__(self, account_sid: str | None = None, auth_token: str | None = None) -> None:
         super().__init__()
         self.account_sid = account_sid or new_sid("AC")
-        self.auth_token = auth_token or secrets.token_hex(16)
+        self.auth_token = auth_token or new_auth_token()
         self.create_answer = "documented"
         self._current = Caller(None)
         self._keys: dict[str, ApiKey] = {}
@@ -389,7 +394,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _build(args: argparse.Namespace) -> TwilioEmulator:
-    token = read_or_create_secret(args.auth_token_file, lambda: secrets.token_hex(16))
+    token = read_or_create_secret(args.auth_token_file, new_auth_token)
     return TwilioEmulator(account_sid=args.account_sid, auth_token=token)
 
 

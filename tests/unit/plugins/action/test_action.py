@@ -120,7 +120,7 @@ def test_info_without_record(store):
 @pytest.mark.parametrize("over, field", [
     ({"provider": CANARY}, "apikeys_provider"),
     ({"provider": None}, "apikeys_provider"),
-    ({"provider": "stripe"}, "apikeys_provider"),
+    ({"provider": "stripe", "provider_options": {"account": CANARY}}, "apikeys_provider_options.account"),
     ({"vault_path": CANARY}, "apikeys_vault_path"),
     ({"vault_path": None}, "apikeys_vault_path"),
     ({"rotation_frequency": CANARY}, "apikeys_rotation_frequency"),

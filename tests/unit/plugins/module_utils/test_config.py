@@ -68,12 +68,17 @@ def test_missing_provider(provider):
     assert "missing" in str(error)
 
 
-def test_stripe_refused_with_the_explanation():
-    error = config_error(args(provider="stripe"))
+def test_stripe_is_a_provider_now():
+    assert key_config(args(provider="stripe", provider_options={"permissions": ["customer_read"]})).provider == "stripe"
+
+
+def test_a_provider_that_cannot_be_automated_is_refused_with_the_explanation(monkeypatch):
+    from ansible_collections.apikeys.rotation.plugins.module_utils import _factory
+
+    monkeypatch.setitem(_factory.UNSUPPORTED, "example", "rotate it by hand in its console")
+    error = config_error(args(provider="example"))
     assert_names(error, "apikeys_provider")
-    message = str(error)
-    assert "cannot be rotated automatically" in message
-    assert "Dashboard" in message and "vault_key_write" in message
+    assert "cannot be rotated automatically: rotate it by hand in its console" in str(error)
 
 
 @pytest.mark.parametrize("path", [None, "", "/", "///", 42])

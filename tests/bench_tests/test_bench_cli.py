@@ -18,6 +18,7 @@ ENV_VARS = {
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
     "APIKEYS_SENDGRID_URL", "APIKEYS_GATEWAY_URL", "APIKEYS_AWS_ENDPOINT_URL",
     "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "APIKEYS_TWILIO_URL",
+    "STRIPE_MANAGEMENT_KEY", "APIKEYS_STRIPE_URL",
 }  # fmt: skip
 
 
@@ -65,7 +66,8 @@ def test_up_and_down(tmp_path: Path) -> None:
         assert len(pids) == len(SERVICES) and all(alive(pid) for pid in pids)
 
         secrets_ = [env[k] for k in ("VAULT_TOKEN", "SENDGRID_ADMIN_KEY", "GATEWAY_ADMIN_TOKEN",
-                                     "AWS_SECRET_ACCESS_KEY", "TWILIO_AUTH_TOKEN")]  # fmt: skip
+                                     "AWS_SECRET_ACCESS_KEY", "TWILIO_AUTH_TOKEN",
+                                     "STRIPE_MANAGEMENT_KEY")]  # fmt: skip
         sg = requests.get(
             f"{env['APIKEYS_SENDGRID_URL']}/v3/scopes",
             headers={"Authorization": f"Bearer {env['SENDGRID_ADMIN_KEY']}"},
@@ -81,6 +83,12 @@ def test_up_and_down(tmp_path: Path) -> None:
             auth=(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"]),
         )
         assert tw.status_code == 200
+        st = requests.get(
+            f"{env['APIKEYS_STRIPE_URL']}/v2/iam/api_keys",
+            headers={"Authorization": f"Bearer {env['STRIPE_MANAGEMENT_KEY']}",
+                     "Stripe-Version": "2026-08-26.preview"},
+        )
+        assert st.status_code == 200
         vault = requests.get(
             f"{env['VAULT_ADDR']}/v1/sys/mounts/secret",
             headers={"X-Vault-Token": env["VAULT_TOKEN"]},

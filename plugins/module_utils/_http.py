@@ -5,9 +5,18 @@ Error messages carry the method, the path template, the status and the
 provider's own error text; never headers or request bodies. Some APIs echo the
 request's credentials in their error text (``invalid token Bearer ...``): every
 header value sent with the request is hidden from that text, in any common encoding.
+
+Connections are kept alive and shared: every client's session mounts this process's one pooled
+adapter (``shared_adapter()``), so the keys of a batch, each with its own client and credentials, reuse
+the same few connections per provider endpoint. Each client keeps its own headers and accepts no cookies,
+so nothing of one key's client reaches another's requests. A forked child starts with a new pool: it
+never writes on a socket its parent also uses.
 """
 from __future__ import annotations
 
+import os
+import threading
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Iterable, Optional
 
 from ._errors import ProviderError
@@ -16,9 +25,15 @@ from ._scrub import Scrubber
 
 try:
     import requests
+    import requests.adapters
     HAS_REQUESTS = True
 except ImportError:  # pragma: no cover - reported by the module
     HAS_REQUESTS = False
+
+#: connections kept per host in the shared pool (and the most in flight to one host: more wait for one)
+DEFAULT_POOL_SIZE = 64
+_ADAPTER: list[Any] = []
+_ADAPTER_LOCK = threading.Lock()
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 #: request headers that never carry a credential (every other header's value is hidden from error texts)
@@ -50,6 +65,47 @@ def _retry_after(response: "requests.Response") -> Optional[float]:
         return None
 
 
+def pool_size(env: Optional[dict[str, str]] = None) -> int:
+    """``APIKEYS_HTTP_POOL_SIZE`` (0: no sharing, one pool per client, as before), else DEFAULT_POOL_SIZE."""
+    value = (os.environ if env is None else env).get("APIKEYS_HTTP_POOL_SIZE", "")
+    try:
+        return max(0, int(value)) if value.strip() else DEFAULT_POOL_SIZE
+    except ValueError:
+        return DEFAULT_POOL_SIZE
+
+
+def shared_adapter(size: Optional[int] = None) -> Optional["requests.adapters.HTTPAdapter"]:
+    """This process's pooled adapter (made on first use, ``size`` connections per host); None when disabled."""
+    with _ADAPTER_LOCK:
+        if not _ADAPTER or (size is not None and _ADAPTER[0] is not None and _ADAPTER[1] != size):
+            size = pool_size() if size is None else size
+            adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=size, pool_block=True,
+                                                    max_retries=0) if size > 0 else None
+            _ADAPTER[:] = [adapter, size]
+        return _ADAPTER[0]
+
+
+def share_connections(session: "requests.Session") -> "requests.Session":
+    """``session`` with the shared pool mounted (when enabled) and no cookie kept between requests."""
+    adapter = shared_adapter()
+    if adapter is not None:
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def _forget_pool() -> None:
+    """In a forked child: a new lock, and a pool of its own on first use (the parent's sockets stay the parent's)."""
+    global _ADAPTER_LOCK  # pylint: disable=global-statement
+    _ADAPTER_LOCK = threading.Lock()
+    _ADAPTER.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 class HttpClient:
     def __init__(self, provider: str, base_url: str, headers: dict[str, str], *,
                  timeout: float = 10.0, verify: Any = True,
@@ -58,7 +114,7 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry
-        self.session = requests.Session()
+        self.session = share_connections(requests.Session())
         self.session.headers.update(headers)
         self.session.verify = verify
 
@@ -93,7 +149,7 @@ class HttpClient:
                 return response
             error = self.error(what, response)
             if response.status_code == 429 or (idempotent and response.status_code in RETRYABLE_STATUS):
-                raise Retryable(error, _retry_after(response))
+                raise Retryable(error, _retry_after(response), throttled=response.status_code == 429)
             raise error
 
         return call_with_retry(attempt, self.retry)

@@ -39,6 +39,8 @@ DESCRIPTIVE = frozenset({"environment", "used_by", "supports_dual_key", "critica
 DESCRIPTIVE |= frozenset({"audit_log", "audit_syslog"})
 #: where api_key_metrics writes (the roles' run metrics, playbooks/metrics.yml; docs/monitoring.md)
 DESCRIPTIVE |= frozenset({"metrics_dir", "metrics_textfile"})
+#: rate budgets per provider endpoint and store address (plugins/module_utils/_budget.py, docs/rate-limits.md)
+DESCRIPTIVE |= frozenset({"rate_limit"})
 
 KNOWN = frozenset(f"apikeys_{name}" for name in OPTIONS | DESCRIPTIVE)
 

@@ -15,6 +15,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig, key_config
 from ansible_collections.apikeys.rotation.plugins.module_utils._audit import AUDIT_VARIABLES, from_task_vars
+from ansible_collections.apikeys.rotation.plugins.module_utils._budget import VARIABLE as RATE_LIMIT, attach_budgets
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ApiKeysError
 from ansible_collections.apikeys.rotation.plugins.module_utils._factory import make_provider
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
@@ -107,6 +108,8 @@ class KeyAction(ActionBase):
         provider = make_provider(cfg.name, cfg.provider, cfg.provider_options, args.get("provider_credential"))
         scrubber.track(provider.credentials)  # the management credential, from the task or the environment
         store = vault_store_from_options(cfg.name, args)
+        # apikeys_rate_limit checked now (a bad value stops the task before any request); budgets per endpoint
+        attach_budgets(cfg.name, provider, store, self.templated(task_vars or {}, (RATE_LIMIT,)).get(RATE_LIMIT))
         read_only = self.READ_ONLY or bool(self._task.check_mode)
         audit = None
         if not read_only:

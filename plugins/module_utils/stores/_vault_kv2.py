@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional, TypeVar
 
 from .._errors import CasConflict, ConfigError, StoreError, StoreForbidden, StoreSealed, StoreUnavailable
+from .. import _run_facts
+from .._http import share_connections
 from .._retry import RetryPolicy, Retryable, call_with_retry
 from ._base import Entry, Store
 from ._vault_auth import Login, client_cert, resolve_login, verify_setting
@@ -21,6 +23,8 @@ except ImportError:  # pragma: no cover - reported by the module
     HAS_HVAC = False
 
 T = TypeVar("T")
+#: how long a measured clock offset of the store is used before sys/health is asked again (seconds)
+CLOCK_FACT_AGE = 300.0
 
 
 class VaultKV2Store(Store):
@@ -36,6 +40,9 @@ class VaultKV2Store(Store):
         self._mounts: dict[str, str] = {}
         self.client = hvac.Client(url=url, token=self.login.token or None, namespace=namespace, verify=verify,
                                   cert=cert, timeout=timeout)
+        share_connections(self.client.adapter.session)  # keep-alive connections shared by the keys of a batch
+        #: the scope of this store's run facts (mounts, clock offset): one per address and namespace
+        self.facts_scope = f"vault|{url.rstrip('/')}|{namespace or ''}"
         self._revoke_at = {"url": url, "namespace": namespace, "verify": verify, "cert": list(cert) if cert else None}
         self._cache = RunTokens.connect() if token_cache and not self.login.supplied else None
         #: how many times this store logged in (a run's total is what the token cache keeps at one)
@@ -128,6 +135,7 @@ class VaultKV2Store(Store):
             except hvac_errors.InvalidRequest as exc:
                 if "check-and-set" in str(exc):
                     raise
+                _run_facts.forget(self.facts_scope)  # e.g. "no handler for route": the mounts may have changed
                 raise StoreError(f"vault: {what} refused: {_first_line(exc)}") from None
             except (hvac_errors.InternalServerError, hvac_errors.BadGateway, hvac_errors.RateLimitExceeded) as exc:
                 raise Retryable(StoreUnavailable(f"vault: {what} failed: {type(exc).__name__}")) from exc
@@ -142,6 +150,9 @@ class VaultKV2Store(Store):
     def _split(self, path: str) -> tuple[str, str]:
         """Split ``secret/apikeys/stripe`` into mount ``secret`` and ``apikeys/stripe``, asking Vault."""
         path = path.strip("/")
+        if not self._mounts:  # KV v2 mounts this run has already checked (_run_facts)
+            known = _run_facts.get(self.facts_scope, "kv2_mounts")
+            self._mounts.update({str(m): "2" for m in known} if isinstance(known, list) else {})
         for mount in self._mounts:
             if path.startswith(mount + "/"):
                 return mount, path[len(mount) + 1:]
@@ -159,6 +170,8 @@ class VaultKV2Store(Store):
             raise StoreError(f"vault: {mount}/ is KV version 1, which silently ignores check-and-set; "
                              "keys can only be rotated safely on a KV version 2 mount")
         self._mounts[mount] = version
+        known = _run_facts.get(self.facts_scope, "kv2_mounts")
+        _run_facts.put(self.facts_scope, "kv2_mounts", sorted(set(known if isinstance(known, list) else []) | {mount}))
         return mount, path[len(mount) + 1:]
 
     # -- the interface ----------------------------------------------------
@@ -214,12 +227,17 @@ class VaultKV2Store(Store):
         return int((answer.get("data") or {}).get("version", cas + 1))
 
     def now(self) -> Optional[datetime]:
-        """Vault's clock: ``server_time_utc`` of ``sys/health`` (unauthenticated; seconds)."""
+        """Vault's clock: ``server_time_utc`` of ``sys/health`` (unauthenticated; seconds), asked once per run
+        and store (then this clock plus the offset measured, for CLOCK_FACT_AGE seconds)."""
+        offset = _run_facts.get(self.facts_scope, "clock_offset", max_age=CLOCK_FACT_AGE)
+        if isinstance(offset, (int, float)):
+            return datetime.fromtimestamp(time.time() + offset, tz=timezone.utc)
         answer = self._call("read the server time", lambda: self.client.adapter.get(
             "/v1/sys/health", params={"standbyok": "true", "perfstandbyok": "true"}))
         seconds = answer.get("server_time_utc") if isinstance(answer, dict) else None
         if not isinstance(seconds, (int, float)):
             return None
+        _run_facts.put(self.facts_scope, "clock_offset", seconds - time.time())
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
     def set_metadata(self, path: str, metadata: dict[str, str]) -> None:

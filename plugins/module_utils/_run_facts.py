@@ -1,0 +1,115 @@
+# Internal to this collection: not a public API; may change without notice.
+"""Facts about a store that hold for a whole run, asked once per run instead of once per task.
+
+Which secrets engine is mounted where (and its KV version), and how far the store's clock is from the
+controller's, do not change between two tasks of one run; asking them again costs two store requests per
+task (a mount lookup and ``sys/health``). They are kept here:
+
+* in this process, for every thread (a batch drives many keys from one task);
+* in the run's private directory (``stores/_vault_tokens.run_dir``: ``$XDG_RUNTIME_DIR/apikeys-rotation-<uid>/
+  run-<pid>-<start>/``, mode 0700, tied to the ``ansible-playbook`` process), as ``facts.json``, so the run's
+  later tasks, each in its own forked worker, read them instead of asking the store.
+
+No secret is kept: mount paths, engine versions, a clock offset in seconds. A fact has an age; the caller
+says how old it may be. Outside an Ansible run (unit tests, scripts) only the process keeps them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from typing import Any, Optional
+
+from .stores import _vault_tokens
+
+_LOCK = threading.Lock()
+_MEMORY: dict[str, dict[str, list[Any]]] = {}  # scope -> name -> [value, when]
+_FILE_NAME = "facts.json"
+_MAX_BYTES = 1 << 20
+
+
+def _run_file() -> Optional[str]:
+    """The facts file of this run, or None outside an ansible-playbook run (or without a private directory)."""
+    try:
+        owner = _vault_tokens.run_owner()
+        return os.path.join(_vault_tokens.run_dir(owner), _FILE_NAME) if owner else None
+    except (OSError, ValueError, ImportError):
+        return None
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(_MAX_BYTES) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def get(scope: str, name: str, max_age: Optional[float] = None) -> Any:
+    """The fact ``name`` of ``scope`` (e.g. a store's address), or None when unknown or older than ``max_age``."""
+    now = time.time()
+    with _LOCK:
+        found = _MEMORY.get(scope, {}).get(name)
+    if found is None:
+        path = _run_file()
+        entry = _read_file(path).get(scope, {}).get(name) if path else None
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], (int, float)):
+            found = entry
+            with _LOCK:
+                _MEMORY.setdefault(scope, {})[name] = list(entry)
+    if found is None or (max_age is not None and not 0 <= now - found[1] <= max_age):
+        return None
+    return found[0]
+
+
+def put(scope: str, name: str, value: Any) -> None:
+    """Keep a fact (a JSON value, no secret) for this process and for the run's later tasks."""
+    entry = [value, time.time()]
+    with _LOCK:
+        _MEMORY.setdefault(scope, {})[name] = entry
+    _update_file(scope, name, entry)
+
+
+def forget(scope: str, name: Optional[str] = None) -> None:
+    """Drop a fact (or every fact of ``scope``): an error said the store changed."""
+    with _LOCK:
+        if name is None:
+            _MEMORY.pop(scope, None)
+        else:
+            _MEMORY.get(scope, {}).pop(name, None)
+    _update_file(scope, name, None)
+
+
+def _update_file(scope: str, name: Optional[str], entry: Optional[list[Any]]) -> None:
+    """Change one fact in the run's file, atomically (write aside, rename), under the run's facts lock."""
+    path = _run_file()
+    if path is None:
+        return
+    try:
+        with _vault_tokens.locked(path + ".lock"):
+            data = _read_file(path)
+            facts = data.setdefault(scope, {})
+            if entry is not None and name is not None:
+                facts[name] = entry
+            elif name is not None:
+                facts.pop(name, None)
+            else:
+                data.pop(scope, None)
+            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".facts-")
+            with os.fdopen(handle, "w") as out:
+                json.dump(data, out)
+            os.replace(temporary, path)
+    except OSError:
+        return  # the run's later tasks ask the store again: slower, never wrong
+
+
+def _after_fork() -> None:
+    global _LOCK  # pylint: disable=global-statement
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -1,0 +1,460 @@
+"""Fleet speed: the issue 13 targets, measured in one run with the floors measured beside them.
+
+On this machine, against the local servers (OpenBao dev server, the Kong-style gateway emulator,
+both as subprocesses), it prints:
+  * the floors: a bare one-task play with no inventory, and the raw loop: a plain Python loop making
+    the protocol's API calls for each key over keep-alive connections (rotate: store read, provider
+    create, store write of the pending key (check-and-set), test call with the new key, store write of
+    the promoted record (check-and-set); revoke: store read, provider delete, store write);
+  * rotate.yml over each of --sizes due keys in one run (wall, cost per key above a bare one-task play
+    over the same inventory, ratio to the raw loop over as many keys), then revoke_after_grace.yml over
+    the same keys once their grace is over (every old key revoked), each with the peak memory of the
+    whole ansible-playbook process tree;
+  * one key from a 1,000-key inventory (rotate.yml -e secret=<one key>, median of --runs runs, each on
+    a fresh due key) beside a bare one-task play over the same inventory, for several inventory shapes;
+  * emergency timings (benchmarks/emergency.py): when the first, median and last compromised key was
+    revoked at the provider, watched from outside, for 1 and --emergency keys.
+Keys are made directly through the gateway emulator's seeding endpoint and hvac, never through
+Ansible. Peak memory: the sum of the PSS (proportional set size, /proc/<pid>/smaps_rollup, so pages
+forked workers share with their parent count once) of ansible-playbook and every descendant, sampled
+every 50 ms; the sum of their RSS is printed beside it.
+
+Run: .venv/bin/python benchmarks/fleet.py                      (100 and 1,000 keys, all measures)
+     .venv/bin/python benchmarks/fleet.py --sizes 100,10000 --only raw,rotate   (the 10,000-key run)
+     add --at HEAD (or any commit) to measure that commit's code, exported with git archive, whatever
+     the working tree holds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import hvac
+import requests
+import yaml
+
+from _common import BIN, OLD, ROOT
+from emergency import emergency
+from tests.bench.bench import Bench, start_all
+
+FAST = {"apikeys_grace_period": "2s", "apikeys_clock_skew": "0s", "apikeys_usage_evidence": {"source": "none"}}
+COMMON_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+               "apikeys_vault_allow_http": True, "apikeys_rotation_frequency": "30d", **FAST}
+BARE_PLAY = "- hosts: {hosts}\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n        msg: hello\n"
+PARTS = ("raw", "rotate", "revoke", "one", "emergency")
+
+
+# --- the keys -------------------------------------------------------------------------------------
+
+class Seeder:
+    """Makes due gateway keys fast: the emulator's seeding endpoint and hvac, from a thread pool."""
+
+    def __init__(self, bench: Bench, workers: int = 8) -> None:
+        self.bench = bench
+        self.workers = workers
+        self.local = threading.local()
+
+    def _clients(self) -> tuple[requests.Session, hvac.Client]:
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+            self.local.vault = hvac.Client(url=self.bench.openbao.url, token=self.bench.openbao.token)
+        return self.local.session, self.local.vault
+
+    def _one(self, host: str) -> None:
+        session, vault = self._clients()
+        made = session.post(self.bench.gateway.url + "/__emulator/seed", json={"consumer": consumer(host)},
+                            timeout=10).json()
+        vault.secrets.kv.v2.create_or_update_secret(path=f"bench/{host}", mount_point="secret",
+                                                    secret={"key": made["key"], "key_id": made["id"], "rotated_at": OLD})
+
+    def _record(self, host: str) -> dict[str, Any]:
+        return self._clients()[1].secrets.kv.v2.read_secret_version(
+            path=f"bench/{host}", mount_point="secret", raise_on_deleted_version=True)["data"]["data"]
+
+    def seed(self, hosts: list[str]) -> None:
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(self._one, hosts))
+
+    def records(self, hosts: list[str]) -> list[dict[str, Any]]:
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(self._record, hosts))
+
+
+def consumer(host: str) -> str:
+    return host.replace("_", "-")
+
+
+def provider_options(bench: Bench, name: str) -> dict[str, Any]:
+    """The gateway's options for the key ``name`` (a literal host name or '{{ inventory_hostname }}')."""
+    return {"admin_url": bench.gateway.url, "admin_header": "Kong-Admin-Token", "admin_scheme": "",
+            "credential_env": "GATEWAY_ADMIN_TOKEN", "create_path": "/consumers/{consumer}/key-auth",
+            "key_path": "/consumers/{consumer}/key-auth/{key_id}", "path_params": {"consumer": name},
+            "test_url": f"{bench.gateway.url}/{name}/ping"}
+
+
+# --- inventories ----------------------------------------------------------------------------------
+
+def lean_inventory(bench: Bench, directory: Path, hosts: list[str]) -> Path:
+    """hosts.yml lists the keys with their own vault path; what they share is in group_vars/all.yml,
+    the provider options templated with the host's name: the shape a large inventory usually has."""
+    (directory / "group_vars").mkdir(parents=True, exist_ok=True)
+    shared = dict(COMMON_VARS, apikeys_provider="http", apikeys_provider_options=provider_options(
+        bench, "{{ inventory_hostname | replace('_', '-') }}"))
+    (directory / "group_vars" / "all.yml").write_text(yaml.safe_dump(shared))
+    (directory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {
+        host: {"apikeys_vault_path": f"secret/bench/{host}"} for host in hosts}}}))
+    return directory
+
+
+def fat_inventory_data(bench: Bench, hosts: list[str]) -> dict[str, Any]:
+    """Every key carries all its variables (what benchmarks/rotate_one_key.py and emergency.py write)."""
+    return {"all": {"vars": COMMON_VARS, "hosts": {
+        host: {"apikeys_provider": "http", "apikeys_vault_path": f"secret/bench/{host}",
+               "apikeys_provider_options": provider_options(bench, consumer(host))} for host in hosts}}}
+
+
+# --- running ansible-playbook ---------------------------------------------------------------------
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
+                    todo.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) in KiB of one process, (0, 0) once it is gone."""
+    pss = rss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+    except OSError:
+        pass
+    return pss, rss
+
+
+class Run:
+    """One ansible-playbook command: its wall time and the peak memory of its whole process tree."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.command = command
+        self.env = env
+        self.wall = 0.0
+        self.peak_pss = self.peak_rss = self.peak_processes = 0
+        self.output = ""
+
+    def _sample(self, pid: int, done: threading.Event) -> None:
+        while not done.is_set():
+            tree = descendants(pid)
+            sizes = [memory_kib(each) for each in tree]
+            self.peak_pss = max(self.peak_pss, sum(p for p, _r in sizes))
+            self.peak_rss = max(self.peak_rss, sum(r for _p, r in sizes))
+            self.peak_processes = max(self.peak_processes, len(tree))
+            done.wait(0.05)
+
+    def __call__(self) -> "Run":
+        done = threading.Event()
+        started = time.perf_counter()
+        process = subprocess.Popen(self.command, env=self.env, cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        sampler = threading.Thread(target=self._sample, args=(process.pid, done), daemon=True)
+        sampler.start()
+        self.output = process.communicate()[0]
+        self.wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        if process.returncode != 0:
+            sys.exit(f"failed (rc {process.returncode}): {' '.join(self.command)}\n{self.output[-4000:]}")
+        return self
+
+    def memory(self) -> str:
+        return (f"{self.peak_pss / 1024:.0f} MiB PSS ({self.peak_rss / 1024:.0f} MiB RSS), "
+                f"{self.peak_processes} processes")
+
+
+class Ansible:
+    def __init__(self, bench: Bench, workdir: Path) -> None:
+        self.workdir = workdir
+        home = workdir / "home"
+        home.mkdir(exist_ok=True)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_", "BAO_"))}
+        self.env.update(bench.env(), HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"),
+                        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
+                        ANSIBLE_RETRY_FILES_ENABLED="0")
+
+    def run(self, inventory: Path | str, playbook: str, *extra: str, env: dict[str, str] | None = None) -> Run:
+        command = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *extra]
+        return Run(command, dict(self.env, **(env or {})))()
+
+    def bare(self, inventory: Path | str, host: str, env: dict[str, str] | None = None) -> float:
+        play = self.workdir / f"bare-{host}.yml"
+        play.write_text(BARE_PLAY.format(hosts=host))
+        return self.run(inventory, str(play), env=env).wall
+
+    def median(self, runs: int, measure: Callable[[int], float]) -> float:
+        return statistics.median(measure(run) for run in range(runs))
+
+
+# --- the raw loop ---------------------------------------------------------------------------------
+
+class RawLoop:
+    """The protocol's API calls for each key, in a plain loop, over keep-alive connections."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.vault = requests.Session()
+        self.vault.headers["X-Vault-Token"] = bench.openbao.token
+        self.store = bench.openbao.url + "/v1/secret/data/bench/"
+        self.gateway = requests.Session()
+        self.gateway.headers["Kong-Admin-Token"] = bench.gateway_admin_token
+        self.url = bench.gateway.url
+
+    def _read(self, host: str) -> tuple[dict[str, Any], int]:
+        answer = self.vault.get(self.store + host, timeout=10)
+        answer.raise_for_status()
+        body = answer.json()["data"]
+        return body["data"], body["metadata"]["version"]
+
+    def _write(self, host: str, data: dict[str, Any], version: int) -> None:
+        self.vault.post(self.store + host, json={"options": {"cas": version}, "data": data},
+                        timeout=10).raise_for_status()
+
+    def rotate(self, host: str) -> None:
+        data, version = self._read(host)
+        made = self.gateway.post(f"{self.url}/consumers/{consumer(host)}/key-auth", json={"tags": [host]}, timeout=10)
+        made.raise_for_status()
+        new = made.json()
+        self._write(host, dict(data, pending_key=new["key"], pending_key_id=new["id"]), version)
+        if self.gateway.get(f"{self.url}/{consumer(host)}/ping", headers={"apikey": new["key"]}, timeout=10).status_code != 200:
+            sys.exit(f"raw loop: {host}: the new key does not work")
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._write(host, {"key": new["key"], "key_id": new["id"], "previous_key": data["key"],
+                           "previous_key_id": data["key_id"], "rotated_at": now}, version + 1)
+
+    def revoke(self, host: str) -> None:
+        data, version = self._read(host)
+        self.gateway.delete(f"{self.url}/consumers/{consumer(host)}/key-auth/{data['previous_key_id']}",
+                            timeout=10).raise_for_status()
+        self._write(host, {k: v for k, v in data.items() if not k.startswith("previous_")}, version)
+
+    def time(self, step: Callable[[str], None], hosts: Iterable[str]) -> float:
+        started = time.perf_counter()
+        for host in hosts:
+            step(host)
+        return time.perf_counter() - started
+
+
+# --- the measures ---------------------------------------------------------------------------------
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+        self.notes: list[str] = []
+
+    def add(self, measure: str, measured: str, target: str = "") -> None:
+        self.rows.append((measure, measured, target))
+        print(f"  {measure}: {measured}" + (f"  [target {target}]" if target else ""), file=sys.stderr, flush=True)
+
+    def print(self) -> None:
+        print("| measure | measured | target |")
+        print("|---|---|---|")
+        for measure, measured, target in self.rows:
+            print(f"| {measure} | {measured} | {target} |")
+        for note in self.notes:
+            print(note)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, size: int, raw_per_key: float | None,
+                 parts: set[str]) -> dict[str, float]:
+    hosts = [f"f{size}_{number:05d}" for number in range(size)]
+    started = time.perf_counter()
+    seeder.seed(hosts)
+    print(f"seeded {size} keys in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    inventory = lean_inventory(bench, ansible.workdir / f"fleet-{size}", hosts)
+    bare = ansible.bare(inventory, hosts[0])
+    run = ansible.run(inventory, "playbooks/rotate.yml", "-e", "secret=all")
+    rotated = sum(1 for record in seeder.records(hosts) if record.get("previous_key_id"))
+    if rotated != size:
+        sys.exit(f"rotate.yml over {size} keys rotated {rotated}\n{run.output[-3000:]}")
+    per_key = (run.wall - bare) / size
+    cell = f"{run.wall:.1f} s wall, {per_key * 1000:.1f} ms per key above the bare play ({bare:.2f} s)"
+    if raw_per_key:
+        cell += f", {run.wall / (raw_per_key * size):.1f}x the raw loop over {size} keys"
+    report.add(f"rotate.yml, {size} due keys, one run", cell,
+               f"1,000 keys: <= 20 s and <= 3x the raw loop ({verdict(run.wall <= 20 and bool(raw_per_key) and run.wall <= 3 * raw_per_key * size)})"
+               if size == 1000 else "")
+    report.add(f"peak memory, rotate.yml over {size} keys", run.memory(),
+               f"10,000 keys: <= 1 GiB ({verdict(run.peak_pss <= 1024 * 1024)})" if size == 10000 else "")
+    result = {"wall": run.wall, "per_key": per_key}
+    if "revoke" in parts:
+        time.sleep(2.5)  # the grace (2 s, no clock skew) is over for every key
+        revoke = ansible.run(inventory, "playbooks/revoke_after_grace.yml", "-e", "secret=all")
+        left = sum(1 for record in seeder.records(hosts) if record.get("previous_key_id"))
+        if left:
+            sys.exit(f"revoke_after_grace.yml over {size} keys left {left} old keys\n{revoke.output[-3000:]}")
+        report.add(f"revoke_after_grace.yml, {size} keys whose grace is over", f"{revoke.wall:.1f} s wall, "
+                   f"{(revoke.wall - bare) / size * 1000:.1f} ms per key above the bare play; {revoke.memory()}",
+                   f"<= 20 s ({verdict(revoke.wall <= 20)})" if size == 1000 else "")
+    return result
+
+
+def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs: int) -> None:
+    """rotate.yml for one key out of a 1,000-key inventory, per inventory shape, beside a bare play."""
+    due = [f"one_{number:02d}" for number in range(4 * runs)]
+    seeder.seed(due)
+    hosts = due + [f"idle_{number:04d}" for number in range(1000 - len(due))]  # never selected, never touched
+    lean = lean_inventory(bench, ansible.workdir / "one-lean", hosts)
+    fat = fat_inventory_data(bench, hosts)
+    fat_yaml = ansible.workdir / "one-fat.yml"
+    fat_yaml.write_text(yaml.safe_dump(fat))
+    fat_json = ansible.workdir / "one-fat.json"
+    fat_json.write_text(json.dumps(fat))
+    shapes = [
+        ("hosts.yml + group_vars/all.yml (shared options templated)", lean, {}),
+        ("one YAML file, every key carrying all its variables", fat_yaml, {}),
+        ("the same YAML file, [inventory] enable_plugins = yaml", fat_yaml, {"ANSIBLE_INVENTORY_ENABLED": "yaml"}),
+        ("the same inventory as one JSON file", fat_json, {}),
+    ]
+    keys = iter(due)
+    for label, inventory, env in shapes:
+        ansible.bare(inventory, due[0], env)  # warm the page cache
+        bare = ansible.median(runs, lambda _n: ansible.bare(inventory, due[0], env))
+        rotate = ansible.median(runs, lambda _n: ansible.run(
+            inventory, "playbooks/rotate.yml", "-e", f"secret={next(keys)}", env=env).wall)
+        report.add(f"one key from a 1,000-key inventory: {label}",
+                   f"{rotate:.2f} s (bare one-task play over it {bare:.2f} s; {rotate / bare:.2f}x)",
+                   f"<= 1.5 s ({verdict(rotate <= 1.5)})")
+    rotated = sum(1 for record in seeder.records(due) if record.get("previous_key_id"))
+    if rotated != len(due):
+        sys.exit(f"one-key runs rotated {rotated} of {len(due)} keys")
+
+
+def machine() -> str:
+    if os.environ.get("APIKEYS_BENCH_COMMIT"):
+        commit, dirty = os.environ["APIKEYS_BENCH_COMMIT"][:12] + " (git archive)", ""
+    else:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "plugins", "roles", "playbooks"],
+                               cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    version = subprocess.run([str(BIN / "ansible-playbook"), "--version"], capture_output=True, text=True,
+                             check=False).stdout.splitlines()[0]
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"{os.cpu_count()} cores, load average {load}; commit {commit}"
+            f"{' (working tree: plugins/roles/playbooks differ from it)' if dirty else ''}; {version}; "
+            f"Python {platform.python_version()}")
+
+
+def at_commit(commit: str, argv: list[str]) -> int:
+    """Run this benchmark from ``commit``'s tree (git archive), with the collection taken from that tree."""
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="apikeys-at-") as tree:
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        link = Path(tree) / ".build" / "collections" / "ansible_collections" / "apikeys"
+        link.mkdir(parents=True)
+        (link / "rotation").symlink_to(tree)
+        return subprocess.call([sys.executable, str(Path(tree) / "benchmarks" / "fleet.py"), *argv],
+                               env=dict(os.environ, APIKEYS_BENCH_COMMIT=sha))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000", help="fleet sizes for rotate.yml and revoke_after_grace.yml")
+    parser.add_argument("--runs", type=int, default=3, help="runs per median (bare plays, one key)")
+    parser.add_argument("--emergency", type=int, default=100, help="keys in the emergency run")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"which measures, of {','.join(PARTS)}")
+    parser.add_argument("--at", help="measure this commit's code (git archive), not the working tree")
+    args = parser.parse_args()
+    if args.at:
+        argv = sys.argv[1:]
+        at = argv.index("--at") if "--at" in argv else None
+        rest = argv[:at] + argv[at + 2:] if at is not None else [a for a in argv if not a.startswith("--at=")]
+        return at_commit(args.at, rest)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    parts = set(args.only.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--only: choose from {','.join(PARTS)}")
+    report = Report()
+    report.notes.append(f"\nbefore: {machine()}")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="apikeys-fleet-") as tmp, \
+            start_all(Path(tmp) / "bench", only="openbao,gateway", detached=True) as bench:
+        workdir = Path(tmp)
+        ansible = Ansible(bench, workdir)
+        seeder = Seeder(bench)
+        bare = ansible.median(args.runs, lambda _n: ansible.bare("localhost,", "localhost"))
+        report.add("bare one-task play, no inventory (ansible-playbook's own floor)", f"{bare:.2f} s")
+        raw_per_key = None
+        if "raw" in parts:
+            raw_hosts = [f"raw_{number:04d}" for number in range(min(1000, max(sizes)))]
+            seeder.seed(raw_hosts)
+            loop = RawLoop(bench)
+            raw_rotate = loop.time(loop.rotate, raw_hosts)
+            raw_revoke = loop.time(loop.revoke, raw_hosts)
+            raw_per_key = raw_rotate / len(raw_hosts)
+            report.add(f"raw loop, {len(raw_hosts)} keys (plain Python, same servers)",
+                       f"rotate {raw_rotate:.2f} s ({raw_per_key * 1000:.1f} ms per key), "
+                       f"revoke {raw_revoke:.2f} s ({raw_revoke / len(raw_hosts) * 1000:.1f} ms per key)")
+        fleets = {}
+        if "rotate" in parts:
+            for size in sizes:
+                fleets[size] = rotate_fleet(bench, ansible, seeder, report, size, raw_per_key, parts)
+            if len(fleets) > 1:
+                small, large = min(fleets), max(fleets)
+                growth = fleets[large]["per_key"] / fleets[small]["per_key"]
+                report.add(f"cost growth: per-key cost at {large} / at {small}", f"{growth:.2f}x",
+                           f"10,000 vs 100: <= 1.5x ({verdict(growth <= 1.5)})" if (small, large) == (100, 10000) else "")
+            if 10000 in fleets:
+                report.add("10,000 keys, wall", f"{fleets[10000]['wall']:.0f} s",
+                           f"<= 180 s ({verdict(fleets[10000]['wall'] <= 180)})")
+        if "one" in parts:
+            one_key(bench, ansible, seeder, report, args.runs)
+        if "emergency" in parts:
+            vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
+            for count in (1, args.emergency):
+                times = emergency(bench, vault, workdir, [f"em{count}_{number:04d}" for number in range(count)])
+                target = "first <= 2 s, last <= 5 s" if count == 100 else ""
+                if target:
+                    target += f" ({verdict(times['first'] <= 2 and times['last'] <= 5)})"
+                report.add(f"emergency, {count} key{'s' if count > 1 else ''}: compromised key revoked at the provider",
+                           f"first {times['first']:.2f} s, median {times['median']:.2f} s, last {times['last']:.2f} s; "
+                           f"command returned {times['returned']:.2f} s", target)
+    report.notes.append(f"after:  {os.cpu_count()} cores, load average "
+                        f"{', '.join(f'{value:.2f}' for value in os.getloadavg())}; benchmark took "
+                        f"{time.perf_counter() - started:.0f} s")
+    at = f" --at {os.environ['APIKEYS_BENCH_COMMIT'][:12]}" if os.environ.get("APIKEYS_BENCH_COMMIT") else ""
+    report.notes.append("command: .venv/bin/python benchmarks/fleet.py " + " ".join(sys.argv[1:]) + at)
+    report.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -181,3 +181,124 @@ def test_revocation_survives(world: World, proxy: TcpProxy, step: str, fault: st
     for secret in secrets_of(world, rotated, data, final) | {token}:
         assert secret not in run.output and secret not in rerun.output, "a secret was printed"
     RESULTS[(step, fault)] = cell(outcome(run), met, left)
+
+
+#: Twilio rows: (playbook, the call the fault hits, the fault, the first run's outcome). The intent of a create
+#: that got no clear answer stays for the next run (rotate_resume_after=0s), which looks the key up by name.
+TWILIO_FAULTS = {
+    "create_5xx": ("rotate.yml", {"match": "POST /v1/Keys", "status": 503}, "failed: provider"),
+    "create_429": ("rotate.yml", {"match": "POST /v1/Keys", "status": 429, "retry_after": 0, "count": 2},
+                   "failed: provider"),
+    "create_lost_answer": ("rotate.yml", {"match": "POST /v1/Keys", "lose_answer": True}, "failed: provider"),
+    "test_5xx": ("rotate.yml", {"match": "GET /2010-04-01/Accounts/", "status": 503, "count": 2},
+                 "failed: provider"),
+    "delete_lost_answer": ("revoke_after_grace.yml", {"match": "DELETE /v1/Keys/", "lose_answer": True},
+                           "completed"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TWILIO_FAULTS))
+def test_twilio_survives(world: World, case: str) -> None:
+    """A Twilio key through the provider faults: the fault fires, the old key works, no key is left
+    alive that the store does not know, and a re-run converges."""
+    playbook, fault, expected = TWILIO_FAULTS[case]
+    key = world.key("twilio", apikeys_grace_period="1s", apikeys_clock_skew="0s",
+                    apikeys_usage_evidence={"source": "none"})
+    key.options.update(max_attempts=2, timeout=1)
+    url = world.bench.twilio.url
+    if playbook == "revoke_after_grace.yml":
+        assert world.playbook("rotate.yml", secret=key.host).rc == 0
+        world.wait_past(world.record(key).data["previous_key_revocation_at"])
+    fired = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
+    requests.post(url + "/__emulator/faults", json=fault, timeout=5).raise_for_status()
+    try:
+        run = world.playbook(playbook, secret=key.host)
+    finally:
+        requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
+
+    after = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
+    assert after == fired + fault.get("count", 1), "the fault fired"
+    assert outcome(run) == expected, run.output[-3000:]
+    data = world.record(key).data
+    assert world.works(key, data["key"], data["key_id"]), "the store's current key works"
+    if playbook == "rotate.yml":
+        assert world.works(key, key.secret, key.key_id), "the old key keeps working"
+    known = {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
+    assert world.live_key_ids(key) <= known, "no key alive at Twilio that the store does not know"
+
+    rerun = world.playbook(playbook, secret=key.host, rotate_resume_after="0s")
+
+    assert rerun.rc == 0, rerun.output[-3000:]
+    final = world.record(key).data
+    if playbook == "rotate.yml":
+        assert final["previous_key_id"] == key.key_id and world.live_key_ids(key) == {key.key_id, final["key_id"]}
+    else:
+        assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
+        assert not world.works(key, key.secret, key.key_id), "the old key is deleted"
+    for secret in {key.secret, final["key"], world.bench.twilio_auth_token}:
+        assert secret not in run.output and secret not in rerun.output, "a secret was printed"
+
+
+#: Stripe rows: (playbook, the fault, how many times it is injected, the first run's outcome, how many new keys
+#: the first run may have made). Every Stripe POST carries an Idempotency-Key derived from what it does, so a
+#: create or an expiry whose answer was lost, or that met a 5xx or a 429, is retried and REPLAYED by Stripe:
+#: the rotation completes with exactly one new key.
+STRIPE_FAULTS = {
+    "create_5xx_once": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "status": 500}, "completed"),
+    "create_5xx": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "status": 503, "count": 2}, "failed: provider"),
+    "create_429": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "status": 429, "retry_after": 0}, "completed"),
+    "create_lost_answer": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "lose_answer": True}, "completed"),
+    "create_lost_answer_twice": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "lose_answer": True, "count": 2},
+                                 "failed: provider"),
+    "test_5xx": ("rotate.yml", {"match": "GET /v1/customers", "status": 503, "count": 2}, "failed: provider"),
+    "expire_lost_answer": ("revoke_after_grace.yml", {"match": "POST /v2/iam/api_keys/", "lose_answer": True},
+                           "completed"),
+    "expire_5xx": ("revoke_after_grace.yml", {"match": "POST /v2/iam/api_keys/", "status": 503, "count": 2},
+                   "failed: provider"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRIPE_FAULTS))
+def test_stripe_survives(world: World, case: str) -> None:
+    """A Stripe key through the provider faults: the fault fires, the old key works, no key is left alive
+    that the store does not know, a retried create or expiry is replayed (one key, not two), a re-run converges."""
+    playbook, fault, expected = STRIPE_FAULTS[case]
+    key = world.key("stripe", apikeys_grace_period="1s", apikeys_clock_skew="0s",
+                    apikeys_usage_evidence={"source": "none"})
+    key.options.update(max_attempts=2, timeout=2)
+    url = world.bench.stripe.url
+    if playbook == "revoke_after_grace.yml":
+        assert world.playbook("rotate.yml", secret=key.host).rc == 0
+        world.wait_past(world.record(key).data["previous_key_revocation_at"])
+    made_before = {k["id"] for k in requests.get(url + "/__emulator/keys", timeout=5).json()}
+    fired = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
+    requests.post(url + "/__emulator/faults", json=fault, timeout=5).raise_for_status()
+    try:
+        run = world.playbook(playbook, secret=key.host)
+    finally:
+        requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
+
+    after = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
+    assert after == fired + fault.get("count", 1), "the fault fired"
+    assert outcome(run) == expected, run.output[-3000:]
+    made = [k for k in requests.get(url + "/__emulator/keys", timeout=5).json() if k["id"] not in made_before]
+    assert len(made) <= 1, f"a retried create was repeated, not replayed: {made}"
+    data = world.record(key).data
+    assert world.works(key, data["key"], data["key_id"]), "the store's current key works"
+    if playbook == "rotate.yml":
+        assert world.works(key, key.secret, key.key_id), "the old key keeps working"
+    known = {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
+    assert world.live_key_ids(key) <= known | {k["id"] for k in made if k["name"] == data.get("pending_key_name")}, \
+        "no key alive at Stripe that the store does not know (but the intent's, found by name on the re-run)"
+
+    rerun = world.playbook(playbook, secret=key.host, rotate_resume_after="0s")
+
+    assert rerun.rc == 0, rerun.output[-3000:]
+    final = world.record(key).data
+    if playbook == "rotate.yml":
+        assert final["previous_key_id"] == key.key_id and world.live_key_ids(key) == {key.key_id, final["key_id"]}
+    else:
+        assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
+        assert not world.works(key, key.secret, key.key_id), "the old key is expired, and dead"
+    for secret in {key.secret, final["key"], world.bench.stripe_management_key}:
+        assert secret not in run.output and secret not in rerun.output, "a secret was printed"

@@ -88,7 +88,10 @@ def revoke_previous(rotation: Rotation, key_id: Optional[str] = None, soft: bool
     def revoke() -> None:
         rotation.store.preflight(rotation.cfg.vault_path)
         checkpoint("before_revoke")
-        seen.update(revoked=provider.revoke(target), confirmed=time.time())
+        revoked = provider.revoke(target)
+        if data.get("previous_key"):
+            provider.confirm_revoked(target, str(data["previous_key"]))
+        seen.update(revoked=revoked, confirmed=time.time())
 
     out = rotation.commit(entry, after, "revoked", f"previous key {target} revoked",
                           would=f"would revoke previous key {target}", effect=revoke, before_write="before_revoke_write")

@@ -239,6 +239,8 @@ class Rotation:
         if step == "contain_previous":
             revoked = entry.data["previous_key_id"]
             self.need_provider().revoke(str(revoked))
+            if entry.data.get("previous_key"):
+                self.need_provider().confirm_revoked(str(revoked), str(entry.data["previous_key"]))
             cleared = with_incident(protocol.previous_forgotten(entry.data), self.clock(), kind="emergency",
                                     action="revoked the previous key", key_id=revoked)
             return self.write(entry, cleared, "emergency")
@@ -247,6 +249,8 @@ class Rotation:
     def finish_revoking(self, entry: Entry) -> Entry:
         """Revoke the key a rollback took out of use, then forget it (the provider first, then the record)."""
         self.need_provider().revoke(str(entry.data["revoking_key_id"]))
+        if entry.data.get("revoking_key"):
+            self.need_provider().confirm_revoked(str(entry.data["revoking_key_id"]), str(entry.data["revoking_key"]))
         return self.write(entry, protocol.revoking_done(entry.data), "rolled back")
 
     def _create_at_provider(self, entry: Entry, name: str) -> NewKey:
@@ -349,6 +353,8 @@ class Rotation:
         """Revoke the pending key, then forget it: in that order, so no key is left alive untracked."""
         pending_id = str(entry.data["pending_key_id"])
         self.need_provider().revoke(pending_id)
+        if entry.data.get("pending_key"):
+            self.need_provider().confirm_revoked(pending_id, str(entry.data["pending_key"]))
         cleaned = protocol.pending_discarded(entry.data)
         if incident:
             cleaned = with_incident(cleaned, self.clock(), kind=incident, key_id=pending_id,

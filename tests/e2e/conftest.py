@@ -32,7 +32,7 @@ from tests.bench.moto import client as aws_client  # noqa: E402
 
 BIN = Path(sys.executable).parent
 COLLECTIONS = ROOT / ".build" / "collections"
-PROVIDERS = ("sendgrid", "http", "aws_iam", "twilio")
+PROVIDERS = ("sendgrid", "http", "aws_iam", "twilio", "stripe")
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +118,9 @@ class World:
         if key.provider == "twilio":
             return requests.get(f"{self.bench.twilio.url}/2010-04-01/Accounts/{self.bench.twilio_account_sid}/"
                                 "Balance.json", auth=(key_id, secret), timeout=5).status_code == 200
+        if key.provider == "stripe":
+            return requests.get(self.bench.stripe.url + "/v1/customers?limit=1", headers={"Authorization": f"Bearer {secret}"},
+                                timeout=5).status_code == 200
         return self.bench.moto.key_works(key_id, secret)
 
     def live_key_ids(self, key: Key) -> set[str]:
@@ -135,11 +138,15 @@ class World:
         if key.provider == "twilio":
             keys = requests.get(self.bench.twilio.url + "/__emulator/keys", timeout=5).json()
             return {k["id"] for k in keys if not k["revoked"] and ours(k["name"])}
+        if key.provider == "stripe":  # not expired (an expired key may still authenticate for a while)
+            keys = requests.get(self.bench.stripe.url + "/__emulator/keys", timeout=5).json()
+            return {k["id"] for k in keys if not k["revoked"] and ours(k["name"] or "")}
         iam = self.bench.moto.client("iam")
         return {k["AccessKeyId"] for k in iam.list_access_keys(UserName=key.options["user_name"])["AccessKeyMetadata"]}
 
     def provider_calls(self, key: Key) -> dict[str, int]:
-        url = {"sendgrid": self.bench.sendgrid, "http": self.bench.gateway, "twilio": self.bench.twilio}[key.provider].url
+        url = {"sendgrid": self.bench.sendgrid, "http": self.bench.gateway, "twilio": self.bench.twilio,
+               "stripe": self.bench.stripe}[key.provider].url
         return requests.get(url + "/__emulator/calls", timeout=5).json()
 
     # -- the world before the collection -------------------------------------------
@@ -165,6 +172,12 @@ class World:
             key_id, secret = made["sid"], made["secret"]
             options = {"account_sid": self.bench.twilio_account_sid, "api_url": self.bench.twilio.url,
                        "account_api_url": self.bench.twilio.url, "activation_timeout": 3}
+        elif provider == "stripe":
+            made = requests.post(self.bench.stripe.url + "/__emulator/seed",
+                                 json={"name": host, "permissions": ["customer_read", "charge_read"]}, timeout=5).json()
+            key_id, secret = made["id"], made["token"]
+            options = {"api_url": self.bench.stripe.url, "activation_timeout": 3, "expire_timeout": 30,
+                       "expire_interval": 1}
         else:
             user = host.replace("_", "-")
             key_id, secret = self.bench.moto.create_user_with_key(user)

@@ -27,7 +27,10 @@ def bench_secrets(world: World) -> dict[str, str]:
             "aws admin": world.bench.moto.admin_secret_access_key, "twilio auth token": world.bench.twilio_auth_token,
             # Twilio's Basic credential names the account: base64("AC...:token") as sent, not only "apikey:token"
             "twilio basic auth": base64.b64encode(
-                f"{world.bench.twilio_account_sid}:{world.bench.twilio_auth_token}".encode()).decode()}
+                f"{world.bench.twilio_account_sid}:{world.bench.twilio_auth_token}".encode()).decode(),
+            "stripe management": world.bench.stripe_management_key,
+            # the RSA key pair a Stripe rotation makes for its JWE: its private half is never serialized
+            "rsa private key (PEM marker)": "PRIVATE KEY"}
 
 
 def encodings(secret: str) -> dict[str, str]:
@@ -108,11 +111,11 @@ def test_no_secret_in_emergency_or_rollback_output_or_files_at_vvvv(world: World
 
 
 def test_no_management_credential_when_the_provider_echoes_it_at_vvvv(world: World) -> None:
-    """SendGrid and Twilio answer 401 and the gateway 500, each quoting the credential it was sent (as some APIs do)."""
-    keys = [world.key("sendgrid"), world.key("http"), world.key("twilio")]
+    """SendGrid, Twilio and Stripe answer 401 and the gateway 500, each quoting the credential it was sent (as some APIs do)."""
+    keys = [world.key("sendgrid"), world.key("http"), world.key("twilio"), world.key("stripe")]
     world.groups["canary"] = [k.host for k in keys]
     targets = {world.bench.sendgrid.url: ("POST /v3/api_keys", 401), world.bench.gateway.url: ("POST /consumers/", 500),
-               world.bench.twilio.url: ("POST /v1/Keys", 401)}
+               world.bench.twilio.url: ("POST /v1/Keys", 401), world.bench.stripe.url: ("POST /v2/iam/api_keys", 401)}
     fired = {url: requests.get(url + "/__emulator/faults/fired", timeout=5).json()["total"] for url in targets}
     for url, (match, status) in targets.items():
         faults(url, match=match, status=status, echo_auth=True)
@@ -125,7 +128,7 @@ def test_no_management_credential_when_the_provider_echoes_it_at_vvvv(world: Wor
     for url in targets:
         assert requests.get(url + "/__emulator/faults/fired", timeout=5).json()["total"] == fired[url] + 1, url
     assert run.rc != 0
-    assert run.output.count("rejected credentials") >= 3                 # the echo reached the messages...
+    assert run.output.count("rejected credentials") >= 4                 # the echo reached the messages...
     for key in keys:
         meta = world.record(key).meta
         assert meta["last_result"] == "failed" and "rejected credentials" in meta["last_error"], meta

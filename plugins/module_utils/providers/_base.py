@@ -115,6 +115,11 @@ class Provider(ABC):
     def usage(self) -> Usage:
         """Keys counted against the provider's cap."""
 
+    def confirm_revoked(self, key_id: str, secret: str) -> None:
+        """After ``revoke``: return once the provider rejects ``secret``, or raise ProviderError, so that the
+        record forgets a key only when it is dead. Default: the provider's answer to the revoke suffices
+        (Stripe's expiry takes minutes to take effect, so its provider polls here)."""
+
     def deactivate(self, key_id: str) -> None:
         """Reversible soft revoke, where the provider has one (AWS IAM ``Inactive``)."""
         raise ProviderError(f"provider '{self.name}' has no reversible deactivation; revoke the key instead")

@@ -16,6 +16,9 @@ rather than print a short count. (OpenBao's file audit device would be a second 
 refuses to enable audit devices through the API: "use declarative, config-based audit device
 management", and the bench's dev server has no such configuration.)
 Provider requests: the emulators' ``GET /__emulator/calls`` counters, zeroed before each run.
+Connections: the playbooks reach the emulators through TcpProxies too; each proxy counts the TCP
+connections it accepts, so a run's "connections" are the connections the collection opened (keep-alive
+reuse shows as fewer connections than requests).
 
 Run: .venv/bin/python benchmarks/requests_per_key.py --keys 20
 """
@@ -28,6 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -92,8 +96,22 @@ def provider_call(call: str) -> str:
     return PROVIDER_NAMES.get(template, template)
 
 
-def seed(bench: Bench, vault: hvac.Client, count: int) -> dict[str, dict]:
-    """``count`` keys that are due, half SendGrid, half gateway; their inventory hosts."""
+class CountingProxy(TcpProxy):
+    """A TcpProxy that counts the connections it accepts."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.connections = 0
+        self._count_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def _forward_requests(self, link) -> None:  # type: ignore[no-untyped-def]
+        with self._count_lock:  # one forwarding thread per connection
+            self.connections += 1
+        super()._forward_requests(link)
+
+
+def seed(bench: Bench, vault: hvac.Client, count: int, urls: dict[str, str]) -> dict[str, dict]:
+    """``count`` keys that are due, half SendGrid, half gateway (reached at ``urls``); their inventory hosts."""
     hosts: dict[str, dict] = {}
     for number in range(count):
         provider = "sendgrid" if number % 2 == 0 else "http"
@@ -102,15 +120,15 @@ def seed(bench: Bench, vault: hvac.Client, count: int) -> dict[str, dict]:
             made = requests.post(bench.sendgrid.url + "/__emulator/seed",
                                  json={"name": host, "scopes": ["mail.send", "user.profile.read"]}, timeout=5).json()
             key_id, secret = made["api_key_id"], made["api_key"]
-            options: dict = {"api_url": bench.sendgrid.url, "activation_timeout": 3, "max_keys": 100000}
+            options: dict = {"api_url": urls["sendgrid"], "activation_timeout": 3, "max_keys": 100000}
         else:
             made = requests.post(bench.gateway.url + "/__emulator/seed", json={"consumer": "demo", "tags": [host]},
                                  timeout=5).json()
             key_id, secret = made["id"], made["key"]
-            options = {"admin_url": bench.gateway.url, "admin_header": "Kong-Admin-Token", "admin_scheme": "",
+            options = {"admin_url": urls["http"], "admin_header": "Kong-Admin-Token", "admin_scheme": "",
                        "credential_env": "GATEWAY_ADMIN_TOKEN", "create_path": "/consumers/{consumer}/key-auth",
                        "key_path": "/consumers/{consumer}/key-auth/{key_id}", "path_params": {"consumer": "demo"},
-                       "test_url": bench.gateway.url + "/demo/ping", "activation_timeout": 3}
+                       "test_url": urls["http"] + "/demo/ping", "activation_timeout": 3}
         vault.secrets.kv.v2.create_or_update_secret(path=f"bench/{host}", mount_point="secret",
                                                     secret={"key": secret, "key_id": key_id, "rotated_at": OLD})
         hosts[host] = {"apikeys_provider": provider, "apikeys_vault_path": f"secret/bench/{host}",
@@ -126,17 +144,20 @@ def records(vault: hvac.Client, hosts: dict[str, dict]) -> list[dict]:
 class Counted:
     """Runs one playbook and counts what it asked of the store and the providers."""
 
-    def __init__(self, bench: Bench, proxy: TcpProxy, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, bench: Bench, proxy: TcpProxy, command: list[str], env: dict[str, str],
+                 counting: list[CountingProxy]) -> None:
         self.bench = bench
         self.proxy = proxy
+        self.counting = counting
         self.command = command
         self.env = env
 
-    def run(self, playbook: str) -> tuple[Counter, dict[str, Counter], Counter]:
+    def run(self, playbook: str) -> tuple[Counter, dict[str, Counter], Counter, list[int]]:
         emulators = {"sendgrid": self.bench.sendgrid.url, "http": self.bench.gateway.url}
         for url in emulators.values():
             requests.delete(url + "/__emulator/calls", timeout=5).raise_for_status()
         before = len(self.proxy.requests)
+        opened = [proxy.connections for proxy in self.counting]
         done = subprocess.run(self.command + [str(ROOT / "playbooks" / playbook), "-e", "secret=fleet"],
                               env=self.env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -150,7 +171,8 @@ class Counted:
         for name, url in emulators.items():
             for call, count in requests.get(url + "/__emulator/calls", timeout=5).json().items():
                 provider[name][provider_call(call)] += count
-        return store, provider, paths
+        opened = [proxy.connections - count for proxy, count in zip(self.counting, opened)]
+        return store, provider, paths, opened
 
 
 def store_cell(store: Counter, keys: int) -> str:
@@ -179,8 +201,10 @@ def main() -> int:
             start_all(Path(workdir) / "bench", only="openbao,sendgrid,gateway") as bench:
         requests.post(bench.sendgrid.url + "/__emulator/config", json={"key_limit": 100000}, timeout=5)
         vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
-        proxy = TcpProxy("127.0.0.1", bench.openbao.port)
-        hosts = seed(bench, vault, args.keys)
+        proxy = CountingProxy("127.0.0.1", bench.openbao.port)
+        providers = {"sendgrid": CountingProxy("127.0.0.1", bench.sendgrid.port),
+                     "http": CountingProxy("127.0.0.1", bench.gateway.port)}
+        hosts = seed(bench, vault, args.keys, {name: running.url for name, running in providers.items()})
         inventory = Path(workdir) / "inventory.yml"
         inventory.write_text(yaml.safe_dump({"all": {
             "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
@@ -192,7 +216,8 @@ def main() -> int:
         env.update(bench.env(), VAULT_ADDR=proxy.url, HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"),
                    ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_RETRY_FILES_ENABLED="0", PATH=f"{BIN}:{env.get('PATH', '')}")
-        counted = Counted(bench, proxy, [str(BIN / "ansible-playbook"), "-i", str(inventory)], env)
+        counted = Counted(bench, proxy, [str(BIN / "ansible-playbook"), "-i", str(inventory)], env,
+                          [proxy, providers["sendgrid"], providers["http"]])
 
         rows = [("rotate, key due", *counted.run("rotate.yml"))]
         rotated = [record for record in records(vault, hosts) if record.get("previous_key_id")]
@@ -203,7 +228,8 @@ def main() -> int:
         rows.append(("revoke-after-grace, grace over", *counted.run("revoke_after_grace.yml")))
         revoked = [record for record in records(vault, hosts) if not record.get("previous_key_id")]
         rows.append(("revoke-after-grace, nothing to revoke", *counted.run("revoke_after_grace.yml")))
-        proxy.stop()
+        for running in (proxy, *providers.values()):
+            running.stop()
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             check=False).stdout.strip()
@@ -213,11 +239,12 @@ def main() -> int:
           f"{os.cpu_count()} cores, load average {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     print(f"{args.keys} keys ({args.keys // 2} SendGrid, {args.keys // 2} gateway); rotated {len(rotated)}, "
           f"old keys revoked {len(revoked)}\n")
-    print("| run | store requests per key | provider requests per key |")
-    print("|---|---|---|")
-    for name, store, provider, _paths in rows:
-        print(f"| {name} | {store_cell(store, args.keys)} | {provider_cell(provider, args.keys // 2)} |")
-    for name, _store, _provider, paths in rows:
+    print("| run | store requests per key | provider requests per key | connections opened (store, SendGrid, gateway) |")
+    print("|---|---|---|---|")
+    for name, store, provider, _paths, opened in rows:
+        print(f"| {name} | {store_cell(store, args.keys)} | {provider_cell(provider, args.keys // 2)} | "
+              f"{', '.join(str(count) for count in opened)} |")
+    for name, _store, _provider, paths, _opened in rows:
         print(f"\nstore requests, {name}:", json.dumps(dict(paths)))
     return 0 if len(rotated) == len(revoked) == args.keys else 1
 

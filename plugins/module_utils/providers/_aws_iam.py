@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Optional, TypeVar
 
 from .._errors import ConfigError, KeyCapReached, ProviderError
+from .._aws_clients import shared_client
 from .._retry import Retryable, call_with_retry
 from ._base import NewKey, Provider, Usage
 
@@ -29,6 +30,7 @@ except (ImportError, ValueError):  # pragma: no cover
 T = TypeVar("T")
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
               "InternalFailure", "ServiceFailure"}
+_SLOW_DOWN = {"Throttling", "ThrottlingException", "RequestLimitExceeded"}
 _REJECTED = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure", "UnrecognizedClientException"}
 KEYS_PER_USER = 2
 
@@ -67,10 +69,9 @@ class AwsIamProvider(Provider):
         if self._iam is None:
             if not HAS_BOTO3:
                 raise ConfigError(self.key, "apikeys_provider", "provider 'aws_iam' needs the boto3 library")
-            import boto3  # pylint: disable=import-outside-toplevel
-            session = boto3.session.Session(profile_name=self.options.get("profile"), region_name=self.region)
-            self._iam = session.client("iam", endpoint_url=self.endpoint_url, config=self._config())
-            self._boto_session = session
+            # one client per profile, region and endpoint in the process, shared by the keys of a batch
+            self._iam, self._boto_session = shared_client("iam", profile=self.options.get("profile"), region=self.region,
+                                                          endpoint_url=self.endpoint_url, timeout=self.timeout)
         return self._iam
 
     def credentials(self) -> list[str]:
@@ -92,8 +93,8 @@ class AwsIamProvider(Provider):
                 return fn()
             except ClientError as exc:
                 error = ProviderError(f"aws_iam: {what} for user {self.user} failed: {_code(exc) or 'error'}")
-                if retry and _code(exc) in _THROTTLED:
-                    raise Retryable(error) from None
+                if retry and _code(exc) in _THROTTLED:  # a throttle pauses every user of the rate budget
+                    raise Retryable(error, throttled=_code(exc) in _SLOW_DOWN) from None
                 raise
             except BotoCoreError as exc:
                 error = ProviderError(f"aws_iam: {what} for user {self.user} failed: {type(exc).__name__}")

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .store import Held, RecordReader
@@ -61,12 +62,23 @@ class KeyFileAgent:
             leftover.unlink(missing_ok=True)
 
 
-class FileSource:
-    """The application side of the agent: the key from the rendered file, re-read on change or every ``ttl``."""
+def parse_json(text: str) -> Held:
+    """The stand-in agent's file: ``{"key_id", "key"}``."""
+    data = json.loads(text)
+    return Held(str(data["key_id"]), str(data["key"]))
 
-    def __init__(self, path: Path, ttl: float, age: float = 0.0) -> None:
+
+class FileSource:
+    """The application side of an agent: the key from the rendered file, re-read on change or every ``ttl``.
+
+    ``parse`` reads the file's text: :func:`parse_json` for :class:`KeyFileAgent`'s files,
+    :func:`~.bao_agent.parse_rendered` for the real OpenBao Agent's.
+    """
+
+    def __init__(self, path: Path, ttl: float, age: float = 0.0, parse: Callable[[str], Held] = parse_json) -> None:
         self._path = path
         self._ttl = ttl
+        self._parse = parse
         self._stamp = (0, 0)
         self._held = self._load()
         self._read_at = time.monotonic() - age
@@ -74,9 +86,9 @@ class FileSource:
 
     def _load(self) -> Held:
         stat = os.stat(self._path)
-        data = json.loads(self._path.read_text(encoding="utf-8"))
+        held = self._parse(self._path.read_text(encoding="utf-8"))
         self._stamp = (stat.st_ino, stat.st_mtime_ns)
-        return Held(str(data["key_id"]), str(data["key"]))
+        return held
 
     def get(self) -> Held:
         now = time.monotonic()
@@ -90,4 +102,4 @@ class FileSource:
         return self._held
 
 
-__all__ = ["FileSource", "KeyFileAgent"]
+__all__ = ["FileSource", "KeyFileAgent", "parse_json"]

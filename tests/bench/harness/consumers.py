@@ -1,8 +1,17 @@
 """API-key consumers under load: threads in a few worker processes, each calling a provider at a steady rate.
 
-A consumer (:class:`ConsumerSpec`) gets its key from a :class:`~.store.VaultSource` (its own TTL
-cache and hvac session) or a :class:`~.agent.FileSource` (a file rendered by one
-:class:`~.agent.KeyFileAgent` per key and worker process, as one Vault Agent per host), and calls
+A consumer (:class:`ConsumerSpec`) gets its key from one of four sources:
+
+* ``vault``: a :class:`~.store.VaultSource` (its own TTL cache and hvac session);
+* ``file``: a :class:`~.agent.FileSource` over a file rendered by the stand-in
+  :class:`~.agent.KeyFileAgent` (one per key and worker process);
+* ``agent``: a :class:`~.agent.FileSource` over a file rendered by the real OpenBao Agent
+  (:mod:`.bao_agent`; one ``bao agent`` process per worker process and render interval, as one
+  sidecar per host, started and stopped by :class:`ConsumerPool` in the parent process);
+* ``secretsmanager``: a :class:`~.aws_sm.SecretsManagerSource`, ``aws-secretsmanager-caching``'s
+  ``SecretCache`` over a key kept in AWS Secrets Manager (moto);
+
+and calls
 
 * SendGrid: ``GET /v3/user/profile`` with ``Authorization: Bearer <key>``, or
 * the Kong-style gateway: ``GET /<consumer>/ping`` with ``apikey: <key>``
@@ -16,6 +25,7 @@ worker processes (``spawn``) so every core works, and collects the figures at th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import queue
 import threading
@@ -29,6 +39,8 @@ from typing import Any, Protocol
 import requests
 
 from .agent import FileSource, KeyFileAgent
+from .aws_sm import AwsAccess, SecretsManagerSource, refresh_seconds
+from .bao_agent import BaoAgent, agent_interval, parse_rendered, start_agent
 from .store import Held, RecordReader, VaultAccess, VaultSource
 
 MAX_SAMPLES = 20  # failure samples kept per consumer
@@ -43,10 +55,10 @@ class ConsumerSpec:
     group: str  # what the figures are grouped by, e.g. "real", "control-a"
     provider: str  # "sendgrid" or "gateway"
     url: str  # the authenticated endpoint it calls
-    vault_path: str  # the record, "<mount>/<path>"
-    source: str = "vault"  # "vault" (TTL cache over hvac) or "file" (agent-rendered file)
-    cache_ttl: float = 1.0
-    render_interval: float = 1.0  # the agent's, for source "file"
+    vault_path: str  # the record: "<mount>/<path>" in OpenBao, or the secret's name in Secrets Manager
+    source: str = "vault"  # "vault", "file" (stand-in agent), "agent" (bao agent) or "secretsmanager" (SecretCache)
+    cache_ttl: float = 1.0  # for "secretsmanager": the SecretCache's secret_refresh_interval (whole seconds)
+    render_interval: float = 1.0  # the agent's, for sources "file" and "agent"
     rate: float = 10.0  # requests per second
     age: float = 0.0  # how old its cached key is at start (spreads the refreshes)
 
@@ -148,6 +160,8 @@ class _WorkerArgs:
     vault: VaultAccess
     agent_dir: str
     max_seconds: float
+    aws: AwsAccess | None = None
+    agent_files: tuple[tuple[str, str, str], ...] = ()  # (vault path, render interval, rendered file) of the bao agents
 
 
 def _agents(args: _WorkerArgs, reader: RecordReader) -> dict[str, KeyFileAgent]:
@@ -160,11 +174,19 @@ def _agents(args: _WorkerArgs, reader: RecordReader) -> dict[str, KeyFileAgent]:
     return agents
 
 
-def _source(spec: ConsumerSpec, access: VaultAccess, agents: dict[str, KeyFileAgent]) -> KeySource:
+def _source(spec: ConsumerSpec, args: _WorkerArgs, agents: dict[str, KeyFileAgent]) -> KeySource:
     if spec.source == "file":
         return FileSource(agents[spec.vault_path].path, spec.cache_ttl, spec.age)
+    if spec.source == "agent":
+        rendered = {(path, interval): file for path, interval, file in args.agent_files}
+        return FileSource(Path(rendered[spec.vault_path, agent_interval(spec.render_interval)]), spec.cache_ttl, spec.age,
+                          parse_rendered)
     if spec.source == "vault":
-        return VaultSource(RecordReader(access), spec.vault_path, spec.cache_ttl, spec.age)
+        return VaultSource(RecordReader(args.vault), spec.vault_path, spec.cache_ttl, spec.age)
+    if spec.source == "secretsmanager":
+        if args.aws is None:
+            raise ValueError("secretsmanager consumers need AWS access")
+        return SecretsManagerSource(args.aws, spec.vault_path, refresh_seconds(spec.cache_ttl))
     raise ValueError(f"unknown source {spec.source!r}")
 
 
@@ -174,7 +196,7 @@ def _worker(args: _WorkerArgs, stop_all: Any, events: Any) -> None:
     agents: dict[str, KeyFileAgent] = {}
     try:
         agents = _agents(args, RecordReader(args.vault))
-        sources = [_source(spec, args.vault, agents) for spec in args.specs]
+        sources = [_source(spec, args, agents) for spec in args.specs]
         deadline = time.monotonic() + args.max_seconds
 
         def report(name: str, key_id: str) -> None:
@@ -221,7 +243,8 @@ class ConsumerPool:
     """
 
     def __init__(self, specs: Sequence[ConsumerSpec], vault: VaultAccess, agent_dir: Path,
-                 hold: Callable[[str, str], None] | None = None, processes: int = 2, max_seconds: float = 3600.0) -> None:
+                 hold: Callable[[str, str], None] | None = None, processes: int = 2, max_seconds: float = 3600.0,
+                 aws: AwsAccess | None = None, agent_vault: VaultAccess | None = None) -> None:
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValueError("consumer names must be unique")
@@ -231,7 +254,12 @@ class ConsumerPool:
         self._hold = hold
         count = max(1, min(processes, len(specs)))
         agent_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._args = [_WorkerArgs(n, tuple(specs[n::count]), vault, str(agent_dir), max_seconds) for n in range(count)]
+        self._args = [_WorkerArgs(n, tuple(specs[n::count]), vault, str(agent_dir), max_seconds, aws) for n in range(count)]
+        self._agent_vault = agent_vault or vault  # the bao agents' token (auto-auth needs lookup-self: default policy)
+        self._agent_dir = agent_dir
+        self.agents: list[BaoAgent] = []  # the bao agent processes, started in start() and stopped in stop()
+        self.agent_logs: dict[str, str] = {}  # agent directory name -> its log, kept when it stops (scanned for secrets)
+        self.agent_renders = 0  # files the bao agents rendered, over all of them
         self._procs: list[SpawnProcess] = []
         self._ready: set[int] = set()
         self._results: dict[int, list[ConsumerStats]] = {}
@@ -241,7 +269,34 @@ class ConsumerPool:
         self._drainer: threading.Thread | None = None
         self._draining = threading.Event()
 
+    def _start_agents(self) -> None:
+        """One ``bao agent`` per worker process and render interval, rendering the records its "agent" consumers read."""
+        for number, args in enumerate(self._args):
+            wanted: dict[str, list[str]] = {}
+            for spec in args.specs:
+                if spec.source == "agent":
+                    wanted.setdefault(agent_interval(spec.render_interval), []).append(spec.vault_path)
+            files = []
+            for interval, paths in wanted.items():
+                agent = start_agent(self._agent_dir / f"bao-w{args.index}-{interval}", self._agent_vault, paths, interval)
+                self.agents.append(agent)
+                files += [(path, interval, str(file)) for path, file in agent.files.items()]
+            self._args[number] = dataclasses.replace(args, agent_files=tuple(files))
+
+    def _stop_agents(self) -> None:
+        while self.agents:
+            agent = self.agents.pop()
+            agent.stop()
+            self.agent_renders += agent.renders()
+            with contextlib.suppress(OSError):
+                self.agent_logs[agent.directory.name] = agent.log.read_text(errors="replace")
+
     def start(self, timeout: float = 60.0) -> ConsumerPool:
+        try:
+            self._start_agents()
+        except BaseException:
+            self._stop_agents()
+            raise
         for args in self._args:
             proc = self._ctx.Process(target=_worker, args=(args, self._stop, self._events),
                                      name=f"zd-consumers-{args.index}", daemon=True)
@@ -299,6 +354,7 @@ class ConsumerPool:
         self._draining.clear()
         if self._drainer is not None:
             self._drainer.join(timeout=5)
+        self._stop_agents()
         with contextlib.suppress(Exception):
             self._events.close()
         if self._errors:
@@ -315,6 +371,7 @@ class ConsumerPool:
         if any(proc.is_alive() for proc in self._procs):
             with contextlib.suppress(RuntimeError):
                 self.stop()
+        self._stop_agents()
 
 
 __all__ = ["ConsumerPool", "ConsumerSpec", "ConsumerStats", "KeySource", "run_consumer"]

@@ -32,7 +32,7 @@ from typing import Any
 import hvac
 
 from ..bench import Bench
-from .keys import BenchKey, revoke_at_provider
+from .keys import SECRETS_MANAGER, BenchKey, revoke_at_provider
 from .store import split_path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -103,22 +103,81 @@ def summary_lines(stdout: str) -> list[str]:
     return [line for line in lines if ": " in line and line.split(": ", 1)[0].startswith("zd")]
 
 
-class Records:
-    """Reads records with the driver's own hvac client (not the collection's code)."""
+SECRET_FIELDS = (("key", "key_id"), ("previous_key", "previous_key_id"), ("pending_key", "pending_key_id"),
+                 ("revoking_key", "revoking_key_id"))
 
-    def __init__(self, vault: hvac.Client) -> None:
-        self._vault = vault
+
+class SeenSecrets:
+    """Every key value the driver read in a record, to scan output and logs with; it tells key ids, never values."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def read(self, key: BenchKey, version: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        mount, path = split_path(key.vault_path)
+    def __repr__(self) -> str:
+        return f"SeenSecrets({len(self._ids)} keys)"
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def note(self, record: dict[str, Any]) -> None:
         with self._lock:
-            answer = self._vault.secrets.kv.v2.read_secret_version(path=path, mount_point=mount, version=version,
-                                                                   raise_on_deleted_version=True)
-        return answer["data"]["data"], answer["data"]["metadata"]
+            for secret_field, id_field in SECRET_FIELDS:
+                if record.get(secret_field):
+                    self._ids[str(record[secret_field])] = str(record.get(id_field) or "?")
+
+    def leaked(self, text: str) -> list[str]:
+        """Ids of the keys whose value appears in ``text``."""
+        with self._lock:
+            return sorted({key_id for secret, key_id in self._ids.items() if secret in text})
+
+
+class Records:
+    """Reads records with the driver's own clients (hvac; boto3 for Secrets Manager), not the collection's code."""
+
+    def __init__(self, vault: hvac.Client, secrets_manager: Any = None, seen: SeenSecrets | None = None) -> None:
+        self._vault = vault
+        self._sm = secrets_manager  # a boto3 "secretsmanager" client (admin), for keys kept there
+        self._lock = threading.Lock()
+        self.seen = SeenSecrets() if seen is None else seen
+
+    def read(self, key: BenchKey, version: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        if key.store == SECRETS_MANAGER:
+            data, meta = self._read_secret(key)
+        else:
+            mount, path = split_path(key.vault_path)
+            with self._lock:
+                answer = self._vault.secrets.kv.v2.read_secret_version(path=path, mount_point=mount, version=version,
+                                                                       raise_on_deleted_version=True)
+            data, meta = answer["data"]["data"], answer["data"]["metadata"]
+        self.seen.note(data)
+        return data, meta
+
+    def _read_secret(self, key: BenchKey, version_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``AWSCURRENT`` (or ``version_id``) ``SecretString`` as the record, and the version's answer as metadata."""
+        if self._sm is None:
+            raise ValueError(f"{key.host}: no Secrets Manager client to read its record with")
+        where = {"VersionId": version_id} if version_id else {"VersionStage": "AWSCURRENT"}
+        with self._lock:
+            answer = self._sm.get_secret_value(SecretId=key.vault_path, **where)
+        return json.loads(answer["SecretString"]), {"version": answer["VersionId"], "created": answer["CreatedDate"].timestamp()}
+
+    def _secret_became_current(self, key: BenchKey, key_id: str) -> float:
+        """When the first version holding ``key_id`` was created (just before ``AWSCURRENT`` moved to it): newest first."""
+        with self._lock:
+            versions = self._sm.list_secret_version_ids(SecretId=key.vault_path, IncludeDeprecated=True)["Versions"]
+        found: float | None = None
+        for entry in sorted(versions, key=lambda item: item["CreatedDate"], reverse=True)[:10]:
+            if self._read_secret(key, entry["VersionId"])[0].get("key_id") == key_id:
+                found = entry["CreatedDate"].timestamp()
+            elif found is not None:
+                break
+        return time.time() if found is None else found
 
     def became_current(self, key: BenchKey, key_id: str) -> float:
         """Unix time of the first record version whose ``key_id`` is ``key_id`` (looks back <= 10 versions)."""
+        if key.store == SECRETS_MANAGER:
+            return self._secret_became_current(key, key_id)
         data, meta = self.read(key)
         version, found = int(meta["version"]), parse_time(meta["created_time"])
         for older in range(version - 1, max(0, version - 10), -1):
@@ -255,5 +314,5 @@ def control_short_grace(playbooks: Playbooks, records: Records, keys: list[Bench
     return control
 
 
-__all__ = ["Control", "Cycle", "PlaybookRun", "Playbooks", "Records", "control_revoke_at_once", "control_short_grace",
+__all__ = ["Control", "Cycle", "PlaybookRun", "Playbooks", "Records", "SeenSecrets", "control_revoke_at_once", "control_short_grace",
            "ensure_collection_link", "parse_time", "run_cycle", "run_cycles"]

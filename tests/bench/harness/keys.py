@@ -1,11 +1,15 @@
 """Keys for a run: made "by hand" at the emulators, imported into their records, listed in an inventory.
 
 Each key is an inventory host (one key = one host, as in the collection); its record lives at
-``secret/zd/<prefix>/<host>``. The consumers read with a token of their own whose policy allows
-``read`` on those records only (the collection's consumer policy, docs/policies/consumer.hcl).
+``secret/zd/<prefix>/<host>`` in OpenBao, or, for a key kept in AWS Secrets Manager
+(``apikeys_store: aws_secretsmanager``), in the secret ``zd/<prefix>/<host>`` (moto) whose
+``SecretString`` is the record's JSON. The consumers read with a token of their own whose policy
+allows ``read`` on those records only (the collection's consumer policy, docs/policies/consumer.hcl),
+or with an IAM user allowed ``GetSecretValue`` and ``DescribeSecret`` on those secrets only.
 """
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -17,9 +21,11 @@ import requests
 import yaml
 
 from ..bench import Bench
+from .aws_sm import AwsAccess
 from .store import VaultAccess, split_path
 
 PROVIDERS = ("sendgrid", "gateway")
+VAULT, SECRETS_MANAGER = "vault", "aws_secretsmanager"  # where a key's record is kept (apikeys_store)
 
 
 @dataclass
@@ -35,6 +41,7 @@ class BenchKey:
     initial_key_id: str
     options: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)
+    store: str = VAULT  # VAULT: vault_path is "<mount>/<path>"; SECRETS_MANAGER: vault_path is the secret's name
 
 
 def _old(days: int = 40) -> str:
@@ -42,8 +49,8 @@ def _old(days: int = 40) -> str:
 
 
 def make_key(bench: Bench, vault: hvac.Client, prefix: str, provider: str, number: int, group: str,
-             inventory_group: str, variables: dict[str, Any]) -> BenchKey:
-    """Seed a key at the emulator and write its record (``key``, ``key_id``, ``rotated_at`` 40 days ago)."""
+             inventory_group: str, variables: dict[str, Any], store: str = VAULT) -> BenchKey:
+    """Seed a key at the emulator and write its record (``key``, ``key_id``, ``rotated_at`` 40 days ago) in ``store``."""
     host = f"{prefix}_{inventory_group}_{provider}_{number}"
     if provider == "sendgrid":
         made = requests.post(bench.sendgrid.url + "/__emulator/seed", timeout=10,
@@ -64,19 +71,50 @@ def make_key(bench: Bench, vault: hvac.Client, prefix: str, provider: str, numbe
                    "test_url": endpoint, "activation_timeout": 3}
     else:
         raise ValueError(f"unknown provider {provider!r}")
-    vault_path = f"secret/zd/{prefix}/{host}"
-    mount, path = split_path(vault_path)
-    vault.secrets.kv.v2.create_or_update_secret(path=path, mount_point=mount,
-                                                secret={"key": secret, "key_id": key_id, "rotated_at": _old()})
-    return BenchKey(host, provider, group, inventory_group, vault_path, endpoint, key_id, options, dict(variables))
+    record = {"key": secret, "key_id": key_id, "rotated_at": _old()}
+    if store == SECRETS_MANAGER:
+        if bench.moto is None:
+            raise ValueError("keys in Secrets Manager need moto in the bench")
+        location = f"zd/{prefix}/{host}"
+        bench.moto.client("secretsmanager").create_secret(Name=location, SecretString=json.dumps(record))
+        variables = {"apikeys_store": SECRETS_MANAGER,
+                     "apikeys_store_options": {"region": bench.moto.region, "endpoint_url": bench.moto.url}, **variables}
+    elif store == VAULT:
+        location = f"secret/zd/{prefix}/{host}"
+        mount, path = split_path(location)
+        vault.secrets.kv.v2.create_or_update_secret(path=path, mount_point=mount, secret=record)
+    else:
+        raise ValueError(f"unknown store {store!r}")
+    return BenchKey(host, provider, group, inventory_group, location, endpoint, key_id, options, dict(variables), store)
 
 
-def consumer_access(vault: hvac.Client, url: str, prefix: str) -> VaultAccess:
-    """A token that may only read this run's records (no list, no write, no metadata)."""
+def consumer_access(vault: hvac.Client, url: str, prefix: str, agent: bool = False) -> VaultAccess:
+    """A token that may only read this run's records (no list, no write, no metadata).
+
+    ``agent``: the OpenBao Agent's token, which also has the ``default`` policy: auto-auth looks
+    the token up (``auth/token/lookup-self``) and renews it, as with any token an agent is given.
+    """
     policy = f"zd-consumer-{prefix}"
     vault.sys.create_or_update_policy(name=policy, policy=f'path "secret/data/zd/{prefix}/*" {{\n  capabilities = ["read"]\n}}\n')
-    token = vault.auth.token.create(policies=[policy], ttl="6h", no_default_policy=True)["auth"]["client_token"]
+    token = vault.auth.token.create(policies=[policy], ttl="6h", no_default_policy=not agent)["auth"]["client_token"]
     return VaultAccess(url, token)
+
+
+def consumer_aws_access(bench: Bench, prefix: str) -> AwsAccess:
+    """An IAM user that may only describe and read secrets, as an application's role.
+
+    On AWS the statement's ``Resource`` would be ``arn:aws:secretsmanager:<region>:<account>:secret:zd/<prefix>/*``;
+    moto 5 does not evaluate ``Resource`` (it checks every action against ``"*"``, see moto/iam/access_control.py),
+    so a scoped resource denies everything there. The actions are enforced: the user cannot write a secret.
+    """
+    if bench.moto is None:
+        raise ValueError("Secrets Manager consumers need moto in the bench")
+    user = f"zd-consumer-{prefix}"
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": "*"}]}
+    access_key_id, secret_access_key = bench.moto.create_user_with_key(user)
+    bench.moto.client("iam").put_user_policy(UserName=user, PolicyName="read-zd-secrets", PolicyDocument=json.dumps(policy))
+    return AwsAccess(bench.moto.url, bench.moto.region, access_key_id, secret_access_key)
 
 
 def write_inventory(path: Path, keys: list[BenchKey], common: dict[str, Any]) -> Path:
@@ -106,4 +144,4 @@ def revoke_at_provider(bench: Bench, key: BenchKey, key_id: str) -> int:
     return answer.status_code
 
 
-__all__ = ["PROVIDERS", "BenchKey", "consumer_access", "make_key", "revoke_at_provider", "write_inventory"]
+__all__ = ["PROVIDERS", "SECRETS_MANAGER", "VAULT", "BenchKey", "consumer_access", "consumer_aws_access", "make_key", "revoke_at_provider", "write_inventory"]

@@ -23,8 +23,8 @@ import hvac
 from ..bench import Bench
 from ..consumers import ConsumerFleet
 from .consumers import ConsumerPool, ConsumerSpec, ConsumerStats
-from .cycles import Control, Cycle, Playbooks, Records, control_revoke_at_once, control_short_grace, ensure_collection_link, run_cycles
-from .keys import PROVIDERS, BenchKey, consumer_access, make_key, write_inventory
+from .cycles import Control, Cycle, Playbooks, Records, SeenSecrets, control_revoke_at_once, control_short_grace, ensure_collection_link, run_cycles
+from .keys import PROVIDERS, SECRETS_MANAGER, VAULT, BenchKey, consumer_access, consumer_aws_access, make_key, write_inventory
 
 REAL, CONTROL_A, CONTROL_B = "real", "control-a", "control-b"
 
@@ -37,15 +37,19 @@ class Config:
     cycles: int = 5  # rotate -> grace -> revoke cycles, over all cohorts
     cohorts: int = 1  # groups of keys cycling independently, staggered
     keys_per_cohort: int = 4
+    sm_keys_per_cohort: int = 0  # of those, kept in AWS Secrets Manager (moto); each control then gets one more such key
+    sm_refresh: int = 1  # the SecretCache consumers' secret_refresh_interval, whole seconds
     rate: float = 10.0  # requests per second, per consumer
     ttl: float = 1.0  # the consumers' cache TTL
     render_interval: float = 1.0  # the agent's
     grace: int = 12
-    file_share: float = 0.5  # share of consumers reading the agent's file instead of the store
+    vault_sources: tuple[str, ...] = ("vault", "file", "agent")  # how the consumers of a key in OpenBao read it, in turn
     postpone_by: str = "2s"  # revoke_after_grace_postpone_by
     controls: bool = True
     control_consumers: int = 8  # per control, spread over its two keys
-    control_b_ttl: float = 30.0  # well above grace + the revoke job's latency (seconds under load)
+    # control (b)'s cache TTL, agent render interval and SecretCache refresh interval: well above grace + the revoke
+    # job's latency (seconds under load); the agents read at start, then not again before this * 0.85
+    control_b_ttl: float = 60.0
     control_b_grace: int = 1
     processes: int = 2
     settle: float = 2.0  # load before the first cycle and after the last
@@ -59,6 +63,7 @@ class GroupFigures:
     requests: int = 0
     failed: int = 0
     by_provider: dict[str, list[int]] = field(default_factory=dict)  # provider -> [requests, failed]
+    by_source: dict[str, list[int]] = field(default_factory=dict)  # consumer kind -> [requests, failed]
     failure_samples: list[str] = field(default_factory=list)
 
 
@@ -76,6 +81,18 @@ class Report:
     slips: int
     latency_mean_ms: float
     latency_max_ms: float
+    keys: list[BenchKey] = field(default_factory=list)  # the run's keys (ids and locations; no secret)
+    agent_logs: dict[str, str] = field(default_factory=dict)  # each bao agent's log (to scan for secrets)
+    agent_renders: int = 0  # files rendered by the bao agents
+    seen: SeenSecrets = field(default_factory=SeenSecrets, repr=False)  # every key the driver read: scan text with seen.leaked()
+
+    def secret_scan(self) -> str:
+        """Whether a key read during the run appears in the summary or an agent's log (key ids only)."""
+        texts = {"summary": "\n".join(self.lines()), **{f"{name}/agent.log": log for name, log in self.agent_logs.items()}}
+        leaks = {name: self.seen.leaked(text) for name, text in texts.items()}
+        found = {name: ids for name, ids in leaks.items() if ids}
+        return (f"secret scan        {len(self.seen)} keys read during the run; none in the summary or the {len(self.agent_logs)}"
+                f" agent logs" if not found else f"secret scan        KEYS FOUND (ids): {found}")
 
     @property
     def real(self) -> GroupFigures:
@@ -100,6 +117,7 @@ class Report:
             f" +{self.groups.get(CONTROL_B, GroupFigures()).consumers} on the controls' keys)",
             f"requests           {real.requests} in {self.seconds:.0f} s ({real.requests / max(self.seconds, 1e-9):.0f}/s; "
             f"target {target:.0f}/s); by provider {real.by_provider}",
+            f"by consumer kind   {real.by_source} ([requests, failed])",
             f"failed requests    {real.failed}",
             f"cycles             {self.cycles_ok} of {len(self.cycles)} ok ({cfg.cohorts} cohort(s) x {cfg.keys_per_cohort} keys;"
             f" {self.key_rotations} key rotations, each old key revoked after the grace)",
@@ -107,19 +125,26 @@ class Report:
             f" {self.staleness_median:.2f} s; by source {self.staleness_by_source})",
             f"latency            mean {self.latency_mean_ms:.1f} ms, max {self.latency_max_ms:.0f} ms; schedule slips {self.slips};"
             f" store/file read errors {self.source_errors}",
+            f"openbao agents     {len(self.agent_logs)} bao agent processes, {self.agent_renders} files rendered",
         ]
         for control, group in zip(self.controls, (CONTROL_A, CONTROL_B)):
             figures = self.groups.get(group, GroupFigures())
             after = ", ".join(f"{value:.2f} s" for value in control.revoked_after.values())
             lines.append(f"control {control.name:18} failed {figures.failed} of {figures.requests} requests"
                          f" (old keys revoked {after} after promotion){' PROBLEM: ' + control.problem if control.problem else ''}")
+            lines.append(f"  by consumer kind        {figures.by_source}")
         lines += [f"cycle problem      {cycle.group}#{cycle.number}: {cycle.problem}" for cycle in self.cycles if not cycle.ok]
         lines += [f"failure sample     {sample}" for sample in real.failure_samples[:5]]
         return lines
 
 
-def _specs(keys: list[BenchKey], count: int, cfg: Config, ttl: float, source_mix: bool, group: str) -> list[ConsumerSpec]:
-    """``count`` consumers over ``keys``; per key, their caches' ages are spread evenly over the TTL."""
+def _specs(keys: list[BenchKey], count: int, cfg: Config, ttl: float, sources: tuple[str, ...], group: str,
+           render_interval: float | None = None, sm_ttl: float | None = None) -> list[ConsumerSpec]:
+    """``count`` consumers over ``keys``; per key, their caches' ages are spread evenly over the TTL.
+
+    The consumers of a key in OpenBao take ``sources`` in turn; those of a key in Secrets Manager
+    use ``SecretCache`` (refresh interval ``ttl``).
+    """
     per_key: dict[str, int] = {}
     specs = []
     for number in range(count):
@@ -127,10 +152,12 @@ def _specs(keys: list[BenchKey], count: int, cfg: Config, ttl: float, source_mix
         rank = per_key.get(key.host, 0)
         per_key[key.host] = rank + 1
         share = math.ceil(count / len(keys))
-        use_file = source_mix and math.floor((rank + 1) * cfg.file_share) > math.floor(rank * cfg.file_share)
+        source = sources[rank % len(sources)] if key.store == VAULT else "secretsmanager"
         specs.append(ConsumerSpec(name=f"{key.host}-app{rank}", group=group, provider=key.provider, url=key.endpoint,
-                                  vault_path=key.vault_path, source="file" if use_file else "vault", cache_ttl=ttl,
-                                  render_interval=cfg.render_interval, rate=cfg.rate, age=ttl * (rank / share)))
+                                  vault_path=key.vault_path, source=source,
+                                  cache_ttl=sm_ttl if source == "secretsmanager" and sm_ttl is not None else ttl,
+                                  render_interval=cfg.render_interval if render_interval is None else render_interval,
+                                  rate=cfg.rate, age=ttl * (rank / share)))
     return specs
 
 
@@ -141,9 +168,9 @@ def _figures(stats: list[ConsumerStats]) -> dict[str, GroupFigures]:
         figures.consumers += 1
         figures.requests += one.requests
         figures.failed += one.failed
-        provider = figures.by_provider.setdefault(one.provider, [0, 0])
-        provider[0] += one.requests
-        provider[1] += one.failed
+        for tally in (figures.by_provider.setdefault(one.provider, [0, 0]), figures.by_source.setdefault(one.source, [0, 0])):
+            tally[0] += one.requests
+            tally[1] += one.failed
         figures.failure_samples += [f"{one.name}: key {key_id} -> HTTP {status} at {when:.3f}"
                                     for when, key_id, status in one.failures[:2]]
     return groups
@@ -167,15 +194,18 @@ def _keys(bench: Bench, vault: hvac.Client, prefix: str, cfg: Config, evidence_u
     real_vars = {"apikeys_grace_period": f"{cfg.grace}s", "revoke_after_grace_postpone_by": cfg.postpone_by,
                  "apikeys_usage_evidence": {"source": "http", "url": evidence_url}}
     keys = []
+    first_sm = cfg.keys_per_cohort - cfg.sm_keys_per_cohort
     for cohort in range(cfg.cohorts):
         for number in range(cfg.keys_per_cohort):
-            keys.append(make_key(bench, vault, prefix, PROVIDERS[number % 2], number, REAL, f"cohort{cohort}", real_vars))
+            keys.append(make_key(bench, vault, prefix, PROVIDERS[(number + cohort) % 2], number, REAL, f"cohort{cohort}", real_vars,
+                                 SECRETS_MANAGER if number >= first_sm else VAULT))
     if cfg.controls:
-        for number, provider in enumerate(PROVIDERS):
+        stores = [(provider, VAULT) for provider in PROVIDERS] + ([(PROVIDERS[0], SECRETS_MANAGER)] if cfg.sm_keys_per_cohort else [])
+        for number, (provider, store) in enumerate(stores):
             keys.append(make_key(bench, vault, prefix, provider, number, CONTROL_A, "control_a",
-                                 {"apikeys_grace_period": f"{cfg.grace}s", "apikeys_usage_evidence": {"source": "none"}}))
+                                 {"apikeys_grace_period": f"{cfg.grace}s", "apikeys_usage_evidence": {"source": "none"}}, store))
             keys.append(make_key(bench, vault, prefix, provider, number, CONTROL_B, "control_b",
-                                 {"apikeys_grace_period": f"{cfg.control_b_grace}s", "apikeys_usage_evidence": {"source": "none"}}))
+                                 {"apikeys_grace_period": f"{cfg.control_b_grace}s", "apikeys_usage_evidence": {"source": "none"}}, store))
     return keys
 
 
@@ -189,17 +219,26 @@ def run(bench: Bench, cfg: Config, progress: Callable[[str], None] | None = None
         workdir = Path(tmp)
         keys = _keys(bench, vault, prefix, cfg, fleet.url + "/key-versions")
         playbooks = Playbooks(bench, write_inventory(workdir / "inventory.yml", keys, {}), workdir)
-        records = Records(vault)
+        with_sm = any(key.store == SECRETS_MANAGER for key in keys)
+        records = Records(vault, bench.moto.client("secretsmanager") if with_sm else None)
+        for key in keys:
+            records.read(key)  # notes the seeded keys for the secret scan
         vault_for_control = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)  # its own session: polls fast
+        control_records = Records(vault_for_control, bench.moto.client("secretsmanager") if with_sm else None, records.seen)
         real = [key for key in keys if key.group == REAL]
-        specs = _specs(real, cfg.consumers, cfg, cfg.ttl, True, REAL)
+        specs = _specs(real, cfg.consumers, cfg, cfg.ttl, cfg.vault_sources, REAL, sm_ttl=cfg.sm_refresh)
         if cfg.controls:
-            specs += _specs([k for k in keys if k.group == CONTROL_A], cfg.control_consumers, cfg, cfg.ttl, False, CONTROL_A)
-            specs += _specs([k for k in keys if k.group == CONTROL_B], cfg.control_consumers, cfg, cfg.control_b_ttl, False, CONTROL_B)
+            specs += _specs([k for k in keys if k.group == CONTROL_A], cfg.control_consumers, cfg, cfg.ttl, cfg.vault_sources, CONTROL_A,
+                            sm_ttl=cfg.sm_refresh)
+            # control (b): every kind of consumer holds its key longer than the grace (cache TTL, render interval, refresh)
+            specs += _specs([k for k in keys if k.group == CONTROL_B], cfg.control_consumers, cfg, cfg.control_b_ttl, cfg.vault_sources,
+                            CONTROL_B, render_interval=cfg.control_b_ttl)
         say(f"{len(keys)} keys, {len(specs)} consumers in {cfg.processes} worker processes at {cfg.rate:g} req/s each")
         stop = threading.Event()
         pool = ConsumerPool(specs, consumer_access(vault, bench.openbao.url, prefix), workdir / "agent", fleet.hold,
-                            cfg.processes, cfg.max_seconds + 120)
+                            cfg.processes, cfg.max_seconds + 120,
+                            agent_vault=consumer_access(vault, bench.openbao.url, prefix, agent=True),
+                            aws=consumer_aws_access(bench, prefix) if with_sm else None)
         cycles: list[list[Cycle]] = [[] for _unused in range(cfg.cohorts)]
         controls: list[Control] = []
         started = time.monotonic()
@@ -213,7 +252,7 @@ def run(bench: Bench, cfg: Config, progress: Callable[[str], None] | None = None
                        for n in range(cfg.cohorts)]
             if cfg.controls:
                 threads.append(threading.Thread(target=lambda: controls.append(control_revoke_at_once(
-                    bench, playbooks, Records(vault_for_control), [k for k in keys if k.group == CONTROL_A], "control_a")), daemon=True))
+                    bench, playbooks, control_records, [k for k in keys if k.group == CONTROL_A], "control_a")), daemon=True))
                 threads.append(threading.Thread(target=lambda: controls.append(control_short_grace(
                     playbooks, records, [k for k in keys if k.group == CONTROL_B], "control_b", stop)), daemon=True))
             for thread in threads:
@@ -226,7 +265,10 @@ def run(bench: Bench, cfg: Config, progress: Callable[[str], None] | None = None
             stats = pool.stop()
         seconds = time.monotonic() - started
     controls.sort(key=lambda control: control.name != "revoke at once")
-    return _report(cfg, seconds, stats, [c for batch in cycles for c in batch], controls)
+    report = _report(cfg, seconds, stats, [c for batch in cycles for c in batch], controls)
+    report.keys, report.seen = keys, records.seen
+    report.agent_logs, report.agent_renders = pool.agent_logs, pool.agent_renders
+    return report
 
 
 class _Budget:

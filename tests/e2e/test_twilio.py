@@ -122,3 +122,22 @@ def test_a_key_created_without_its_secret_is_deleted_and_the_old_key_stays(world
 
     assert again.rc == 0, again.output[-3000:]
     assert world.live_key_ids(key) == {key.key_id, world.record(key).data["key_id"]}
+
+
+def test_import_checks_the_pair_at_twilio_and_the_plan_creates_nothing(world: World) -> None:
+    key = world.key("twilio", record=False)
+    wrong = world.playbook("import.yml", secret=key.host, key_id=key.key_id, rotated_at="2020-01-01T00:00:00Z",
+                           extra_env={"APIKEYS_IMPORT_KEY": key.secret[::-1]})
+    assert wrong.rc != 0 and key.secret[::-1] not in wrong.output, "a secret that is not the SID's is refused"
+
+    run = world.playbook("import.yml", secret=key.host, key_id=key.key_id, rotated_at="2020-01-01T00:00:00Z",
+                         extra_env={"APIKEYS_IMPORT_KEY": key.secret})
+
+    assert run.rc == 0, run.output[-3000:]
+    stored = world.record(key)
+    assert (stored.data["key"], stored.data["key_id"]) == (key.secret, key.key_id)
+    creates = world.provider_calls(key).get("POST /v1/Keys", 0)
+    plan = world.playbook("rotate.yml", "--check", "--diff", secret=key.host)
+    assert plan.rc == 0 and f"{key.host}: would rotate: age" in plan.stdout, plan.output[-3000:]
+    assert world.provider_calls(key).get("POST /v1/Keys", 0) == creates and world.record(key).version == stored.version
+    assert world.live_key_ids(key) == {key.key_id} and key.secret not in plan.output

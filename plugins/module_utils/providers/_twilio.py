@@ -32,12 +32,6 @@ from .._errors import ConfigError, ProviderError
 from .._http import HttpClient
 from ._base import NewKey, Provider, Usage
 
-try:
-    import requests
-    _Session: Any = requests.Session
-except ImportError:  # pragma: no cover - reported by the module
-    _Session = object
-
 IAM_URL = "https://iam.twilio.com"
 API_URL = "https://api.twilio.com"
 DEFAULT_TEST_PATH = "/2010-04-01/Accounts/{AccountSid}/Balance.json"
@@ -74,25 +68,21 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-class _FormSession(_Session):  # type: ignore[misc]
-    """A session that sends the ``json=`` body of a request as form fields, as Twilio expects."""
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        body = kwargs.pop("json", None)
-        if body is not None:
-            kwargs["data"] = body
-        return super().request(method, url, *args, **kwargs)
-
-
 class _FormClient(HttpClient):
-    """HttpClient (retries, error texts without credentials) whose POST bodies are forms."""
+    """HttpClient (retries, shared connections, error texts without credentials) whose POST bodies are forms:
+    the ``json=`` body given to ``request`` is sent as form fields, as Twilio expects."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        form = _FormSession()
-        form.headers.update(self.session.headers)
-        form.verify = self.session.verify
-        self.session = form
+        send = self.session.request
+
+        def form_request(method: str, url: str, *rest: Any, **options: Any) -> Any:
+            body = options.pop("json", None)
+            if body is not None:
+                options["data"] = body
+            return send(method, url, *rest, **options)
+
+        self.session.request = form_request  # type: ignore[method-assign]
 
 
 class TwilioProvider(Provider):

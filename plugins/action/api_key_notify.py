@@ -21,8 +21,8 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._factory import m
 from ansible_collections.apikeys.rotation.plugins.module_utils._scrub import Scrubber
 from ansible_collections.apikeys.rotation.plugins.module_utils._session import Session
 from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import to_iso, utcnow
-from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC, \
-    vault_store_from_options
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import make_store
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC
 from ansible_collections.apikeys.rotation.plugins.plugin_utils._action import KeyAction, scrubbed
 
 TARGET = {
@@ -134,11 +134,12 @@ class ActionModule(KeyAction):
         if not path:
             return None, f"key '{key}': apikeys_vault_path is not set"
         try:
-            store = vault_store_from_options(key, args)
+            store = make_store(key, args.get("store"), args)
         except ApiKeysError as exc:
             return None, scrubber.scrub(str(exc))
         # not read_only: it writes the metadata (never the record); no audit trail: a notice is not a key event
-        session = Session(KeyConfig(name=key, provider=str(args.get("provider") or ""), vault_path=path), store,
+        session = Session(KeyConfig(name=key, provider=str(args.get("provider") or ""), vault_path=path,
+                                    store=store.kind), store,
                           scrubber=scrubber)
         try:
             session.read()  # learns the record's secrets, so that no message can carry one

@@ -7,6 +7,24 @@ class ModuleDocFragment:
     # Pairs with module_utils/_argspec.py STORE.
     DOCUMENTATION = r"""
 options:
+  store:
+    description:
+      - Which store holds the key's record, at O(vault_path) (the record's location for every store).
+      - V(vault_kv2) is HashiCorp Vault or OpenBao KV version 2, configured by the C(vault_*) options.
+      - V(aws_secretsmanager) is AWS Secrets Manager, configured by O(store_options); O(vault_path) is then the
+        secret's name or ARN. See docs/stores.md.
+      - An unknown store stops the task before any request, naming the known ones.
+    type: str
+    default: vault_kv2
+  store_options:
+    description:
+      - Options of the store, for stores other than V(vault_kv2) (whose options are the C(vault_*) ones).
+      - For V(aws_secretsmanager) the keys C(region), C(endpoint_url), C(profile), C(timeout) (seconds per request),
+        and C(aws_access_key_id), C(aws_secret_access_key), C(aws_session_token) (prefer boto3's default credential
+        chain, which reads the environment, a profile, an instance or container role). An unknown key stops the task.
+      - Credentials given here are hidden from every output, as all the store's credentials are.
+    type: dict
+    default: {}
   vault_url:
     description:
       - Address of the HashiCorp Vault or OpenBao server holding the key records.
@@ -134,7 +152,11 @@ notes:
     check-and-set, so it is refused.
   - Every write is conditional on the version read (check-and-set). Of two runs working on one key,
     exactly one wins; the other stops with C(error=conflict) and changes nothing more.
+  - With O(store=aws_secretsmanager), each write makes a new version of the secret and moves C(AWSCURRENT)
+    to it only if C(AWSCURRENT) is still on the version read (C(UpdateSecretVersionStage) with
+    C(RemoveFromVersionId)), which gives the same guarantee. A secret with Secrets Manager's own rotation enabled is refused.
 requirements:
   - hvac
   - requests
+  - boto3 (for O(store=aws_secretsmanager))
 """

@@ -8,6 +8,9 @@ from . import _defaults, _schedule
 
 # doc_fragments/store.py
 STORE = {
+    # which store holds the record (stores/_registry.py); the vault_* options serve vault_kv2 only
+    "store": {"type": "str", "default": "vault_kv2"},
+    "store_options": {"type": "dict", "default": {}},
     "vault_url": {"type": "str", "fallback": (env_fallback, ["ANSIBLE_HASHI_VAULT_ADDR", "VAULT_ADDR", "BAO_ADDR"])},
     "vault_namespace": {"type": "str", "fallback": (env_fallback, ["ANSIBLE_HASHI_VAULT_NAMESPACE", "VAULT_NAMESPACE",
                                                                    "BAO_NAMESPACE"])},

@@ -14,6 +14,7 @@ from ._errors import ConfigError
 from ._factory import provider_class
 from ._schedule import Schedule, check_schedule
 from ._timeutil import format_duration, parse_duration
+from .stores._registry import DEFAULT as DEFAULT_STORE, store_class
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class KeyConfig:
     clock_skew: int = parse_duration(CLOCK_SKEW)  # seconds allowed between the controller's and others' clocks
     schedule: Optional[Schedule] = None        # apikeys_schedule, checked (_schedule.py)
     warnings: tuple[str, ...] = ()             # shown by every task on the key (Ansible shows each once)
+    store: str = DEFAULT_STORE                 # apikeys_store: stores/_registry.STORES
+    store_options: dict[str, Any] = field(default_factory=dict)  # apikeys_store_options (stores other than Vault)
 
 
 def _duration(key: str, field_name: str, value: Any, allow_zero: bool = False) -> Optional[int]:
@@ -42,12 +45,9 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
     """Build and check a KeyConfig from module arguments (which the roles fill from ``apikeys_*`` variables)."""
     key = args.get("name") or "?"
     cls = provider_class(key, args.get("provider"))
-    path = args.get("vault_path")
-    if not isinstance(path, str) or not path.strip("/"):
-        raise ConfigError(key, "apikeys_vault_path", "missing: where the key's record lives, e.g. secret/apikeys/"
-                          + key)
-    if "/" not in path.strip("/") or ".." in path.split("/"):
-        raise ConfigError(key, "apikeys_vault_path", "must be <mount>/<path>, e.g. secret/apikeys/" + key)
+    store = store_class(key, args.get("store"))
+    path = store.validate_path(key, args.get("vault_path"))
+    store.validate_options(key, args)
     options = args.get("provider_options") or {}
     if not isinstance(options, dict):
         raise ConfigError(key, "apikeys_provider_options", "must be a mapping")
@@ -71,6 +71,7 @@ def key_config(args: dict[str, Any], need_schedule: bool = False) -> KeyConfig:
                           f"= {format_duration(cache_ttl + margin)}: consumers could still hold the old key when it "
                           "is revoked")
     schedule, warning = check_schedule(key, args.get("schedule"), frequency, grace)
-    return KeyConfig(name=key, provider=args["provider"], vault_path=path.strip("/"), provider_options=options,
+    return KeyConfig(name=key, provider=args["provider"], vault_path=path, provider_options=options,
                      rotation_frequency=frequency, grace_period=grace, clock_skew=skew or 0, schedule=schedule,
-                     warnings=(warning,) if warning else ())
+                     warnings=(warning,) if warning else (), store=store.kind,
+                     store_options=dict(args.get("store_options") or {}))

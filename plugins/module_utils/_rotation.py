@@ -27,7 +27,7 @@ from ._scrub import Scrubber
 from ._session import Session
 from ._timeutil import add_seconds, format_duration, from_iso, parse_duration, to_iso, utcnow
 from .providers._base import NewKey, Provider
-from .stores._base import Entry, Store
+from .stores._base import ABSENT, Entry, Store
 
 DEFAULT_RESUME_AFTER = parse_duration(LEASE)
 
@@ -422,7 +422,7 @@ class Rotation:
         if verify and not self.need_provider().accepts(secret, key_id):
             raise KeyTestFailed(f"key '{self.cfg.name}': {self.cfg.provider} rejects key {key_id}; not imported")
         record = protocol.imported(secret, key_id, created or self.clock())
-        return self.commit(Entry(data={}, version=0), record, "imported", f"imported key {key_id}",
+        return self.commit(Entry(data={}, version=ABSENT), record, "imported", f"imported key {key_id}",
                            would=f"would import key {key_id}")
 
     # -- forget a previous key that the provider no longer accepts ----------------------------------

@@ -26,7 +26,7 @@ from ._errors import ApiKeysError, CasConflict, ClockSkew, LostOwnership, Outcom
 from ._record import SECRET_FIELDS, metadata, with_history
 from ._scrub import Scrubber
 from ._timeutil import format_duration, utcnow
-from .stores._base import Entry, Store
+from .stores._base import Entry, Store, same_version
 
 
 class Session:
@@ -131,7 +131,7 @@ class Session:
             self.warnings.append(f"key '{name}': the store's answer to the {result} write was lost; read back, "
                                  "the write had been made")
             return now.version
-        if (now.version if now is not None else 0) == entry.version:
+        if same_version(now.version if now is not None else None, entry.version):
             if isinstance(cause, CasConflict):  # cannot happen with a true check-and-set store
                 raise CasConflict(f"key '{name}': {cause}") from None
             raise cause
@@ -167,7 +167,7 @@ class Session:
     def confirm(self, entry: Entry) -> Entry:
         """Before a provider call: the record is still as this run last wrote it (else stop, touching nothing)."""
         now = self.read()
-        if now is not None and now.version == entry.version:
+        if now is not None and same_version(now.version, entry.version):
             return now
         raise self.conflict(entry, now)
 

@@ -19,6 +19,7 @@ OPTIONS = frozenset({
     "provider", "provider_options", "provider_credential", "vault_path",
     "rotation_frequency", "grace_period", "clock_skew", "consumer_cache_ttl", "consumer_cache_margin",
     # doc_fragments/store.py
+    "store", "store_options",
     "vault_url", "vault_token", "vault_auth_method", "vault_role_id", "vault_secret_id", "vault_approle_mount",
     "vault_namespace", "vault_ca_cert", "vault_validate_certs", "vault_allow_http", "vault_timeout",
     "vault_auth_mount", "vault_token_file", "vault_role", "vault_username", "vault_password", "vault_jwt",

@@ -22,8 +22,8 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import 
 from ansible_collections.apikeys.rotation.plugins.module_utils._scrub import Scrubber
 from ansible_collections.apikeys.rotation.plugins.module_utils._notify import check_targets
 from ansible_collections.apikeys.rotation.plugins.module_utils._variables import check_variables
-from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC, \
-    vault_store_from_options
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import make_store
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC
 
 
 class KeyAction(ActionBase):
@@ -107,7 +107,7 @@ class KeyAction(ActionBase):
         scrubber = scrubber if scrubber is not None else Scrubber()
         provider = make_provider(cfg.name, cfg.provider, cfg.provider_options, args.get("provider_credential"))
         scrubber.track(provider.credentials)  # the management credential, from the task or the environment
-        store = vault_store_from_options(cfg.name, args)
+        store = make_store(cfg.name, cfg.store, args)
         # apikeys_rate_limit checked now (a bad value stops the task before any request); budgets per endpoint
         attach_budgets(cfg.name, provider, store, self.templated(task_vars or {}, (RATE_LIMIT,)).get(RATE_LIMIT))
         read_only = self.READ_ONLY or bool(self._task.check_mode)

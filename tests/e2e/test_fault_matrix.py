@@ -242,9 +242,9 @@ def test_twilio_survives(world: World, case: str) -> None:
 #: Stripe rows: (playbook, the fault, how many times it is injected, the first run's outcome, how many new keys
 #: the first run may have made). Every Stripe POST carries an Idempotency-Key derived from what it does, so a
 #: create or an expiry whose answer was lost, or that met a 5xx or a 429, is retried and REPLAYED by Stripe:
-#: the rotation completes with exactly one new key.
+#: the rotation completes with exactly one new key. (A 500 is not retried: Stripe saves it as the key's result.)
 STRIPE_FAULTS = {
-    "create_5xx_once": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "status": 500}, "completed"),
+    "create_503_once": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "status": 503}, "completed"),
     "create_5xx": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "status": 503, "count": 2}, "failed: provider"),
     "create_429": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "status": 429, "retry_after": 0}, "completed"),
     "create_lost_answer": ("rotate.yml", {"match": "POST /v2/iam/api_keys", "lose_answer": True}, "completed"),

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import CasConflict, StoreUnavailable
 from ansible_collections.apikeys.rotation.plugins.module_utils.providers._base import NewKey, Provider, Usage
-from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import Entry, Store
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import Entry, Store, same_version
 
 PATH = "secret/apikeys/mailer"
 NOW = datetime(2024, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -50,9 +50,9 @@ class MemoryStore(Store):
     def data(self, path: str = PATH) -> dict[str, Any]:
         return copy.deepcopy(self.records[path][0])
 
-    def write(self, path: str, data: dict[str, Any], cas: int) -> int:
+    def write(self, path: str, data: dict[str, Any], cas: Any) -> int:
         current = self.version(path)
-        if cas != current:
+        if not same_version(cas, current):
             raise CasConflict(f"{path} changed since it was read (version {cas})")
         self.records[path] = (copy.deepcopy(data), current + 1)
         self.writes.append(copy.deepcopy(data))

@@ -10,7 +10,7 @@ from .._errors import CasConflict, ConfigError, StoreError, StoreForbidden, Stor
 from .. import _run_facts
 from .._http import share_connections
 from .._retry import RetryPolicy, Retryable, call_with_retry
-from ._base import Entry, Store
+from ._base import Entry, Store, is_absent
 from ._vault_auth import Login, client_cert, resolve_login, verify_setting
 from ._vault_tokens import RunTokens
 
@@ -174,6 +174,27 @@ class VaultKV2Store(Store):
         _run_facts.put(self.facts_scope, "kv2_mounts", sorted(set(known if isinstance(known, list) else []) | {mount}))
         return mount, path[len(mount) + 1:]
 
+    # -- configuration (stores/_registry.py) ----------------------------
+
+    @classmethod
+    def validate_path(cls, key: str, path: Any) -> str:
+        if not isinstance(path, str) or not path.strip("/"):
+            raise ConfigError(key, "apikeys_vault_path", "missing: where the key's record lives, e.g. secret/apikeys/"
+                              + key)
+        if "/" not in path.strip("/") or ".." in path.split("/"):
+            raise ConfigError(key, "apikeys_vault_path", "must be <mount>/<path>, e.g. secret/apikeys/" + key)
+        return path.strip("/")
+
+    @classmethod
+    def validate_options(cls, key: str, args: dict[str, Any]) -> None:
+        if args.get("store_options"):
+            raise ConfigError(key, "apikeys_store_options", "the vault_kv2 store takes no store options: it is "
+                              "configured by the apikeys_vault_* variables")
+
+    @classmethod
+    def from_options(cls, key: str, args: dict[str, Any]) -> "VaultKV2Store":
+        return vault_store_from_options(key, args)
+
     # -- the interface ----------------------------------------------------
 
     def preflight(self, path: str) -> None:
@@ -210,8 +231,9 @@ class VaultKV2Store(Store):
         return Entry(data=dict(body.get("data") or {}), version=int(meta.get("version", 0)),
                      metadata=dict(meta.get("custom_metadata") or {}))
 
-    def write(self, path: str, data: dict[str, Any], cas: int) -> int:
+    def write(self, path: str, data: dict[str, Any], cas: Any) -> int:
         mount, sub = self._split(path)
+        cas = 0 if is_absent(cas) else int(cas)  # KV v2: cas=0 is "must not exist"
 
         def put() -> dict:
             try:

@@ -252,7 +252,7 @@ class StripeEmulator(Emulator):
 
     def _remember(self, req: Request, resp: Response) -> None:
         slot = self._idem_key(req)
-        if slot is not None and resp.status < 500:
+        if slot is not None:  # Stripe saves the first result, whatever it was, 500s included
             self._idempotency[slot] = (self._fingerprint(req), resp)
 
     def _body(self, req: Request) -> dict[str, Any] | Response:

@@ -59,11 +59,11 @@ def store(monkeypatch):
     memory = MemoryStore({PATH: {"key": SECRET, "key_id": "kid-1", "rotated_at": rotated}})
     calls = []
 
-    def factory(key, options):
+    def factory(key, kind, options):
         calls.append((key, options.get("vault_url")))
         return memory
 
-    monkeypatch.setattr(_action, "vault_store_from_options", factory)
+    monkeypatch.setattr(_action, "make_store", factory)
     memory.factory_calls = calls
     return memory
 
@@ -159,10 +159,10 @@ def test_argument_spec_error_names_the_key(store):
 
 
 def test_unexpected_error_is_reported_as_internal(monkeypatch):
-    def broken_factory(key, options):
+    def broken_factory(key, kind, options):
         raise RuntimeError("store exploded")
 
-    monkeypatch.setattr(_action, "vault_store_from_options", broken_factory)
+    monkeypatch.setattr(_action, "make_store", broken_factory)
     result = run_action(task_args())
     assert result["failed"] is True and result["error"] == "internal"
     assert f"key '{KEY}'" in result["msg"] and "RuntimeError" in result["msg"]

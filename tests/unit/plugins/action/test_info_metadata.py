@@ -70,7 +70,7 @@ class MetaStore(Store):
 @pytest.fixture
 def store(monkeypatch) -> MetaStore:
     memory = MetaStore()
-    monkeypatch.setattr(_action, "vault_store_from_options", lambda key, options: memory)
+    monkeypatch.setattr(_action, "make_store", lambda key, kind, options: memory)
     monkeypatch.setattr(Session, "now", lambda self: NOW)
     return memory
 

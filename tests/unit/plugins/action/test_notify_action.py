@@ -56,7 +56,7 @@ class Receiver:
 @pytest.fixture(name="store")
 def fixture_store(monkeypatch):
     memory = MetaStore()
-    monkeypatch.setattr(api_key_notify, "vault_store_from_options", lambda key, options: memory)
+    monkeypatch.setattr(api_key_notify, "make_store", lambda key, kind, options: memory)
     monkeypatch.setenv("SLACK_URL", URL)
     monkeypatch.setenv("PD_KEY", ROUTING)
     monkeypatch.setenv("SENDGRID_ADMIN_KEY", ADMIN)
@@ -120,7 +120,7 @@ def test_a_failed_delivery_does_not_fail_the_task_and_is_in_the_metadata(store):
 
 def test_a_metadata_write_that_fails_is_reported(monkeypatch):
     broken = MetaStore(fail_metadata=True)
-    monkeypatch.setattr(api_key_notify, "vault_store_from_options", lambda key, options: broken)
+    monkeypatch.setattr(api_key_notify, "make_store", lambda key, kind, options: broken)
     monkeypatch.setenv("SLACK_URL", URL)
     result = run(args(notify=[{"format": "slack", "url_env": "SLACK_URL"}]), Receiver(notify.Answer(200, "ok")))
     assert result["notify_error"] == "" and "HTTP 503" in result["metadata_error"]

@@ -63,7 +63,7 @@ def store(monkeypatch) -> TokenStore:
     memory = TokenStore()
     memory.write(PATH, grace_record(), cas=0)
     memory.writes.clear()
-    monkeypatch.setattr(_action, "vault_store_from_options", lambda key, options: memory)
+    monkeypatch.setattr(_action, "make_store", lambda key, kind, options: memory)
     return memory
 
 

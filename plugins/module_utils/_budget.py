@@ -360,6 +360,9 @@ def store_endpoint(store: Any) -> str:
         value = getattr(store, attribute, None)
         if isinstance(value, str) and value:
             return value.rstrip("/") + "|" + str(getattr(store, "namespace", "") or "")
+    options = getattr(store, "options", None)
+    if isinstance(options, dict):  # AWS: quotas are per account and region
+        return "|".join(str(options.get(name) or "") for name in ("endpoint_url", "region", "profile"))
     return "default"
 
 

@@ -284,3 +284,18 @@ def test_the_management_credential_is_held_for_the_scrubber_and_never_in_errors(
     assert bench.app.auth_token in held and len(held) == 2
     assert "rejected credentials" in str(caught.value) and held[1] not in str(caught.value)
     assert bench.app.auth_token not in str(caught.value)
+
+
+def test_when_the_secretless_key_cannot_be_deleted_it_is_left_to_the_lookup_by_name(bench: Bench) -> None:
+    old = bench.seed()
+    bench.config(create_answer="no_secret")
+    requests.post(bench.url + "/__emulator/faults", json={"match": "DELETE /v1/Keys/", "status": 503, "count": 1},
+                  timeout=5).raise_for_status()
+    provider = bench.provider()
+
+    with pytest.raises(ProviderError, match="deleting it failed") as caught:
+        provider.create("apikeys-sms-9", old["sid"])
+
+    assert caught.value.status is None                     # not "refused": the rotation keeps its intent
+    [alive] = bench.live("apikeys-sms-9")
+    assert provider.find_by_name("apikeys-sms-9", EPOCH, {old["sid"]}) == [alive["id"]]

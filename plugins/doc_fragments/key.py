@@ -18,7 +18,7 @@ options:
       - The provider that issues the key (inventory variable C(apikeys_provider)).
       - V(sendgrid) (SendGrid C(/v3/api_keys)), V(aws_iam) (access keys of one IAM user),
         V(http) (a configurable internal API gateway, Kong key-auth by default).
-      - V(stripe) (Stripe's Managed API Keys API C(/v2/iam/api_keys), a private preview; see docs/providers/stripe.md).
+      - V(stripe) (Stripe's Managed API Keys API C(/v2/iam/api_keys), a private preview; see docs/stripe.md).
       - Required; reported as C(apikeys_provider) when missing.
     type: str
   provider_options:

@@ -36,8 +36,7 @@ def stripe_key(world: World, **inventory: Any) -> Key:
                      apikeys_usage_evidence={"source": "none"}, **inventory)
 
 
-def test_rotate_then_revoke_after_grace_expires_the_old_key_and_waits_until_it_is_dead(world: World,
-                                                                                        stripe: str) -> None:
+def test_rotate_then_revoke_after_grace_expires_the_old_key_and_waits_until_it_is_dead(world: World, stripe: str) -> None:
     key = stripe_key(world)
     calls = requests.get(stripe + "/__emulator/calls", timeout=5).json()
 

@@ -1,7 +1,7 @@
 # Internal to this collection: not a public API; may change without notice.
 """Stripe secret keys through the Managed API Keys API (``/v2/iam/api_keys``), a private preview.
 
-What the collection relies on (docs/providers/stripe.md says where each fact comes from and what
+What the collection relies on (docs/stripe.md says where each fact comes from and what
 could not be confirmed from public sources):
 
 * ``POST /v2/iam/api_keys`` ``{"type": "secret_key", "name", "note", "permissions",
@@ -38,7 +38,7 @@ from ._base import NewKey, Provider, Usage
 from ._stripe_jwe import ALGORITHMS, JweError, KeyPair
 
 DEFAULT_URL = "https://api.stripe.com"
-#: the preview API version the Managed API Keys API was reported working under (docs/providers/stripe.md)
+#: the preview API version the Managed API Keys API was reported working under (docs/stripe.md)
 DEFAULT_API_VERSION = "2026-08-26.preview"
 DEFAULT_TEST_PATH = "/v1/customers?limit=1"
 PERMISSIONS_OPTION = "apikeys_provider_options.permissions"

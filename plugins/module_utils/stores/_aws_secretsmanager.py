@@ -197,6 +197,10 @@ class SecretsManagerStore(Store):
                                   "nothing more was done")
         if code in BAD_CREDENTIALS:
             return StoreForbidden(f"secretsmanager: the AWS credentials were refused ({code}): {what} not done")
+        if status == 403:  # an answer with no error code (e.g. an XML body from an IAM check)
+            return StoreForbidden(f"secretsmanager: refused with HTTP 403 (permission denied, or credentials not "
+                                  f"accepted) to {what}: the policy needs {ACTIONS[action]} on this secret "
+                                  "(docs/policies/aws-secretsmanager-rotator.json); nothing more was done")
         if status >= 500 or code in ("InternalServiceError", "InternalFailure", "ServiceUnavailable"):
             return Retryable(StoreUnavailable(f"secretsmanager: {what} failed ({code or status})",
                                               maybe_applied=maybe_applied))

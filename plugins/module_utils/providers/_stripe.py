@@ -186,9 +186,19 @@ class StripeProvider(Provider):
                 raise ProviderError("stripe: GET /v2/iam/api_keys answered without a 'data' list")
             found += [{"id": str(i.get("id")), "name": i.get("name"), "status": i.get("status")}
                       for i in items if isinstance(i, dict) and i.get("id")]
-            following = body.get("next_page_url")
-            path = following if isinstance(following, str) and following.startswith("/v2/iam/api_keys") else None
+            path = self._next_page(body.get("next_page_url"))
         return found
+
+    def _next_page(self, following: Any) -> Optional[str]:
+        """The next page's path; never another host's address (the management key would go with it)."""
+        if following is None or following == "":
+            return None
+        if isinstance(following, str):
+            relative = following[len(self.base_url.rstrip("/")):] if following.startswith(self.base_url) else following
+            if relative.startswith("/v2/iam/api_keys?"):
+                return relative
+        raise ProviderError("stripe: GET /v2/iam/api_keys answered a next_page_url that is not a page of "
+                            "/v2/iam/api_keys at the API's address; not followed")
 
     # -- which permissions the new key gets -----------------------------------------------------
 

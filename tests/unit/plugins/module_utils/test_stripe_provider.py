@@ -320,3 +320,17 @@ def test_the_list_is_read_across_pages(served: Any, stripe: StripeEmulator) -> N
     for number in range(103):
         requests.post(served.url + "/__emulator/seed", json={"name": f"k{number}"}, timeout=5)
     assert provider(served, stripe).usage().count == 103
+
+
+@pytest.mark.parametrize("following, ok", [
+    (None, True), ("/v2/iam/api_keys?limit=100&page=100", True), ("{url}/v2/iam/api_keys?page=2", True),
+    ("https://elsewhere.example/v2/iam/api_keys?page=2", False), ("/v1/customers?page=2", False), (7, False),
+])
+def test_a_next_page_elsewhere_is_not_followed(served: Any, stripe: StripeEmulator, following: Any, ok: bool) -> None:
+    made = provider(served, stripe)
+    following = following.format(url=served.url) if isinstance(following, str) else following
+    if ok:
+        assert made._next_page(following) in (None, "/v2/iam/api_keys?limit=100&page=100", "/v2/iam/api_keys?page=2")
+    else:
+        with pytest.raises(ProviderError, match="not followed"):
+            made._next_page(following)

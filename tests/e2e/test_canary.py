@@ -138,3 +138,27 @@ def test_no_management_credential_when_the_provider_echoes_it_at_vvvv(world: Wor
     secrets = bench_secrets(world)
     secrets.update({f"{key.host} current": key.secret for key in keys})
     assert_nowhere(secrets, run, world, keys)
+
+
+def test_no_secret_in_a_secretsmanager_rotation_nor_its_aws_credentials_at_vvvv(world: World) -> None:
+    """A key kept in AWS Secrets Manager (moto): its keys, the rotator's AWS secret access key, the bench's."""
+    from .secretsmanager import current, rotator, sm_key, tags  # pylint: disable=import-outside-toplevel
+
+    key, name = sm_key(world)
+    credentials = rotator(world)
+    denied = rotator(world, without=("secretsmanager:PutSecretValue",))
+
+    refused = world.playbook("rotate.yml", "-vvvv", "--diff", extra_env=denied, secret=key.host)
+    run = world.playbook("rotate.yml", "-vvvv", "--diff", extra_env=credentials, secret=key.host)
+
+    assert run.rc == 0, run.output[-3000:]
+    assert refused.rc != 0 and "secretsmanager:PutSecretValue" in refused.output
+    data = current(world, name)
+    secrets = dict(bench_secrets(world), **{"old key": key.secret, "new key": data["key"],
+                                            "rotator aws secret key": credentials["AWS_SECRET_ACCESS_KEY"],
+                                            "denied aws secret key": denied["AWS_SECRET_ACCESS_KEY"]})
+    assert data["previous_key"] == key.secret
+    for found in (run, refused):
+        assert_nowhere(secrets, found, world)
+    shown = json.dumps(tags(world, name))
+    assert not any(value in shown for s in secrets.values() for value in encodings(s).values())

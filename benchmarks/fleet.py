@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -186,7 +187,11 @@ class Run:
                                    stderr=subprocess.STDOUT, text=True)
         sampler = threading.Thread(target=self._sample, args=(process.pid, done), daemon=True)
         sampler.start()
-        self.output = process.communicate()[0]
+        try:
+            self.output = process.communicate()[0]
+        except BaseException:
+            process.kill()  # interrupted: leave no ansible-playbook behind
+            raise
         self.wall = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
@@ -396,11 +401,23 @@ def at_commit(commit: str, argv: list[str]) -> int:
         link = Path(tree) / ".build" / "collections" / "ansible_collections" / "apikeys"
         link.mkdir(parents=True)
         (link / "rotation").symlink_to(tree)
-        return subprocess.call([sys.executable, str(Path(tree) / "benchmarks" / "fleet.py"), *argv],
-                               env=dict(os.environ, APIKEYS_BENCH_COMMIT=sha))
+        child = subprocess.Popen([sys.executable, str(Path(tree) / "benchmarks" / "fleet.py"), *argv],
+                                 env=dict(os.environ, APIKEYS_BENCH_COMMIT=sha))
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.terminate()  # it stops its servers
+            child.wait()
+            raise
+
+
+def stop_on_sigterm(signum: int, _frame: Any) -> None:
+    """SIGTERM (and SIGINT, which a shell's background job ignores) unwind: the bench's servers are stopped."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000", help="fleet sizes for rotate.yml and revoke_after_grace.yml")
     parser.add_argument("--runs", type=int, default=3, help="runs per median (bare plays, one key)")

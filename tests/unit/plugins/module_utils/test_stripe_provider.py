@@ -284,7 +284,7 @@ def test_confirm_gives_up_with_a_clear_error(served: Any, stripe: StripeEmulator
     old = seeded(served)
     made = provider(served, stripe, expire_timeout=0)
     made.revoke(old["id"])
-    with pytest.raises(ProviderError, match=f"still works 0s later; the record keeps it"):
+    with pytest.raises(ProviderError, match="still works 0s later; the record keeps it"):
         made.confirm_revoked(old["id"], old["token"])
 
 

@@ -19,6 +19,7 @@ options:
       - V(sendgrid) (SendGrid C(/v3/api_keys)), V(aws_iam) (access keys of one IAM user),
         V(http) (a configurable internal API gateway, Kong key-auth by default).
       - V(stripe) (Stripe's Managed API Keys API C(/v2/iam/api_keys), a private preview; see docs/stripe.md).
+      - V(twilio) (Twilio API keys, C(iam.twilio.com/v1/Keys); the credential from E(TWILIO_AUTH_TOKEN); see docs/twilio.md).
       - Required; reported as C(apikeys_provider) when missing.
     type: str
   provider_options:

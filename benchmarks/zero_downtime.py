@@ -1,14 +1,18 @@
 """Zero downtime under load: live consumers keep calling the providers while the real playbooks rotate their keys.
 
-Starts OpenBao and the SendGrid and gateway emulators on 127.0.0.1 (each emulator in its own
-process, so the two cores both work), seeds the keys, starts the consumers (threads in
---processes worker processes: half read the store through a TTL cache, half a file rendered by an
-agent) and runs --cycles rotate -> grace -> revoke-after-grace cycles with ansible-playbook, plus
-the two negative controls, which must fail requests: (a) the old key revoked at once, (b) a grace
-shorter than the consumers' cache TTL. Prints consumers, requests, failed requests, cycles, the
-max staleness (how long after a new key became current a consumer first used it; max over
-consumers) and the controls' failures. Exit status 1 when a real request failed, a cycle failed
-or a control failed no request.
+Starts OpenBao, moto (AWS Secrets Manager) and the SendGrid and gateway emulators on 127.0.0.1
+(each emulator in its own process, so the two cores both work), seeds the keys (--sm-keys-per-cohort
+of each cohort in Secrets Manager, the rest in OpenBao), starts the consumers (threads in --processes
+worker processes; a key in OpenBao is read in turn through a TTL cache over hvac, a file rendered by
+the stand-in agent, and a file rendered by the real OpenBao Agent; a key in Secrets Manager through
+aws-secretsmanager-caching's SecretCache) and runs --cycles rotate -> grace -> revoke-after-grace
+cycles with ansible-playbook, plus the two negative controls, which must fail requests: (a) the old
+key revoked at once, (b) a grace shorter than how long the consumers keep a key (cache TTL, render
+interval, refresh interval), for every kind of consumer. Prints consumers, requests, failed
+requests, cycles, the max staleness (how long after a new key became current a consumer first used
+it; max over consumers), the controls' failures and a scan of the output and the agents' logs for
+keys. Exit status 1 when a real request failed, a cycle failed, a control failed no request (for
+(b): of some kind of consumer) or a key was found.
 
 Run:  .venv/bin/python benchmarks/zero_downtime.py --consumers 100 --cycles 100 --rate 10
       .venv/bin/python benchmarks/zero_downtime.py --calibrate 500,1000,1500   # sustainable rate
@@ -42,10 +46,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--grace", type=int, default=12, help="apikeys_grace_period of the real keys, whole seconds")
     parser.add_argument("--cohorts", type=int, default=2, help="key groups cycling independently, staggered")
     parser.add_argument("--keys-per-cohort", type=int, default=4, help="keys per cohort (SendGrid and gateway alternately)")
+    parser.add_argument("--sm-keys-per-cohort", type=int, default=1, help="of each cohort's keys, how many are kept in Secrets Manager")
+    parser.add_argument("--sm-refresh", type=int, default=2, help="SecretCache secret_refresh_interval of the consumers, whole seconds")
     parser.add_argument("--processes", type=int, default=3, help="consumer worker processes")
     parser.add_argument("--min-requests", type=int, default=0, help="keep cycling beyond --cycles until this many requests")
     parser.add_argument("--max-minutes", type=float, default=40.0, help="start no cycle after this (minus three cycles)")
-    parser.add_argument("--control-b-ttl", type=float, default=30.0, help="cache TTL of control (b)'s consumers")
+    parser.add_argument("--control-b-ttl", type=float, default=300.0,
+                        help="control (b)'s consumers: cache TTL, agent render interval and SecretCache refresh interval")
     parser.add_argument("--control-b-grace", type=int, default=1, help="grace of control (b)'s keys, seconds")
     parser.add_argument("--no-controls", action="store_true", help="skip the negative controls")
     parser.add_argument("--in-process", action="store_true", help="serve the emulators from threads of this process")
@@ -56,7 +63,8 @@ def parse() -> argparse.Namespace:
 
 def config(args: argparse.Namespace) -> Config:
     return Config(consumers=args.consumers, cycles=args.cycles, cohorts=args.cohorts, keys_per_cohort=args.keys_per_cohort,
-                  rate=args.rate, ttl=args.ttl, render_interval=args.render_interval, grace=args.grace,
+                  sm_keys_per_cohort=args.sm_keys_per_cohort, sm_refresh=args.sm_refresh, rate=args.rate, ttl=args.ttl,
+                  render_interval=args.render_interval, grace=args.grace,
                   controls=not args.no_controls, control_b_ttl=args.control_b_ttl, control_b_grace=args.control_b_grace,
                   processes=args.processes, min_requests=args.min_requests, max_seconds=60 * args.max_minutes)
 
@@ -66,7 +74,8 @@ def calibrate(args: argparse.Namespace, bench: object) -> None:
     print("|---|---|---|---|---|---|---|")
     for level in (float(text) for text in args.calibrate.split(",") if text.strip()):
         cfg = Config(consumers=args.consumers, cycles=0, cohorts=args.cohorts, keys_per_cohort=args.keys_per_cohort,
-                     rate=level / args.consumers, ttl=args.ttl, render_interval=args.render_interval, controls=False,
+                     sm_keys_per_cohort=args.sm_keys_per_cohort, sm_refresh=args.sm_refresh, rate=level / args.consumers, ttl=args.ttl,
+                     render_interval=args.render_interval, controls=False,
                      processes=args.processes, settle=10.0)
         report = run(bench, cfg)  # type: ignore[arg-type]
         real = report.real
@@ -83,6 +92,11 @@ def verdict(report: Report) -> list[str]:
         problems.append(f"only {report.cycles_ok} of {report.config.cycles} cycles completed")
     if report.config.controls and not (report.failed(CONTROL_A) and report.failed(CONTROL_B)):
         problems.append("a negative control failed no request: the harness cannot see downtime")
+    unseen = [kind for kind, (_requests, failed) in report.groups[CONTROL_B].by_source.items() if not failed] if report.config.controls else []
+    if unseen:
+        problems.append(f"control (b) failed no request of the {unseen} consumers: the harness cannot see their downtime")
+    if "none in the summary" not in report.secret_scan():
+        problems.append("a key appears in the output or an agent's log")
     return problems
 
 
@@ -95,7 +109,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)  # also when started in the background (SIGINT ignored there)
     with tempfile.TemporaryDirectory(prefix="apikeys-zd-bench-") as workdir:
-        bench = start_all(Path(workdir) / "bench", only="openbao,sendgrid,gateway", detached=not args.in_process)
+        services = "openbao,moto,sendgrid,gateway" if args.sm_keys_per_cohort else "openbao,sendgrid,gateway"
+        bench = start_all(Path(workdir) / "bench", only=services, detached=not args.in_process)
         try:
             if args.calibrate:
                 calibrate(args, bench)
@@ -104,17 +119,21 @@ def main() -> int:
             report = run(bench, config(args), progress=lambda text: print(text, flush=True))
             print(f"\nwall time {time.monotonic() - started:.0f} s")
             print("\n".join(report.lines()))
+            print(report.secret_scan())
             if args.json:
                 figures = {"config": asdict(report.config), "seconds": report.seconds,
                            "groups": {name: asdict(group) for name, group in report.groups.items()},
                            "cycles": [asdict(cycle) for cycle in report.cycles],
                            "controls": [asdict(control) for control in report.controls],
-                           "staleness_max": report.staleness_max, "staleness_median": report.staleness_median}
+                           "staleness_max": report.staleness_max, "staleness_median": report.staleness_median,
+                           "staleness_by_source": report.staleness_by_source, "agent_renders": report.agent_renders,
+                           "bao_agents": len(report.agent_logs)}
                 args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
         finally:
             bench.stop()
     problems = verdict(report)
-    print("\nRESULT: " + ("; ".join(problems) if problems else "zero downtime: 0 failed requests; both controls failed requests"))
+    passed = "zero downtime: 0 failed requests; both controls failed requests (b: every kind of consumer); no key in the output"
+    print("\nRESULT: " + ("; ".join(problems) if problems else passed))
     return 1 if problems else 0
 
 

@@ -8,7 +8,7 @@ template ``{{ with secret "secret/data/..." }}{{ .Data.data.key }}...``); one ke
 Manager (moto), read through ``aws-secretsmanager-caching``'s ``SecretCache``. At the same time two
 negative controls run on keys of their own: (a) the old key deleted at the provider the moment the
 new key is current, (b) a grace (1 s) shorter than how long every kind of consumer keeps its key
-(cache TTL, agent render interval, SecretCache refresh interval: 60 s). The real cycles must fail no
+(cache TTL, agent render interval, SecretCache refresh interval: 300 s). The real cycles must fail no
 request; each control must fail some, (b) for every kind of consumer, or the harness could not see
 downtime at all. The bao agents are started and stopped by the run; none may be left, and no key
 may appear in what the run prints or in the agents' logs.
@@ -26,8 +26,8 @@ from tests.bench.harness.keys import SECRETS_MANAGER, BenchKey
 from tests.bench.harness.scenario import CONTROL_A, CONTROL_B, REAL, Config, Report, run
 from tests.bench.harness.store import split_path
 
-CONFIG = Config(consumers=20, cycles=5, cohorts=1, keys_per_cohort=4, sm_keys_per_cohort=0, rate=10.0, ttl=0.5, render_interval=0.5,
-                grace=6, control_consumers=12, control_b_ttl=60.0, control_b_grace=1, processes=2, settle=1.0, max_seconds=150.0)
+CONFIG = Config(consumers=20, cycles=5, cohorts=1, keys_per_cohort=4, sm_keys_per_cohort=1, sm_refresh=2, rate=10.0, ttl=0.5, render_interval=0.5,
+                grace=6, control_consumers=12, control_b_ttl=300.0, control_b_grace=1, processes=2, settle=1.0, max_seconds=150.0)
 KINDS = {"vault", "file", "agent"} | ({"secretsmanager"} if CONFIG.sm_keys_per_cohort else set())
 SECRET_FIELDS = ("key", "previous_key", "pending_key", "revoking_key")
 

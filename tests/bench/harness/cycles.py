@@ -5,7 +5,7 @@ A cycle over a set of keys (an inventory group):
 1. ``ansible-playbook playbooks/rotate.yml -e secret=<group> -e rotate_force=true``; every key must
    have a new ``key_id``. When each new key became current (the KV v2 ``created_time`` of the first
    record version that holds it) is noted: staleness is measured from there.
-2. wait until the latest ``previous_key_revocation_at`` has passed (``apikeys_clock_skew: 0s``);
+2. wait until the latest ``previous_key_revocation_at`` plus ``apikeys_clock_skew`` has passed;
 3. ``ansible-playbook playbooks/revoke_after_grace.yml -e secret=<group>``, again (at most
    ``REVOKE_ATTEMPTS`` runs) while a key was postponed; every old key must end up revoked.
 
@@ -68,8 +68,9 @@ class PlaybookRun:
 class Playbooks:
     """Runs the collection's playbooks with one inventory; each run gets its own ANSIBLE_HOME."""
 
-    def __init__(self, bench: Bench, inventory: Path, workdir: Path) -> None:
+    def __init__(self, bench: Bench, inventory: Path, workdir: Path, clock_skew: int = 0) -> None:
         self._inventory = inventory
+        self.clock_skew = clock_skew  # the inventory's apikeys_clock_skew: a revocation is due that much after the grace
         self._workdir = workdir
         self._lock = threading.Lock()
         self._runs = 0
@@ -163,16 +164,16 @@ class Records:
         return json.loads(answer["SecretString"]), {"version": answer["VersionId"], "created": answer["CreatedDate"].timestamp()}
 
     def _secret_became_current(self, key: BenchKey, key_id: str) -> float:
-        """When the first version holding ``key_id`` was created (just before ``AWSCURRENT`` moved to it): newest first."""
-        with self._lock:
-            versions = self._sm.list_secret_version_ids(SecretId=key.vault_path, IncludeDeprecated=True)["Versions"]
-        found: float | None = None
-        for entry in sorted(versions, key=lambda item: item["CreatedDate"], reverse=True)[:10]:
-            if self._read_secret(key, entry["VersionId"])[0].get("key_id") == key_id:
-                found = entry["CreatedDate"].timestamp()
-            elif found is not None:
-                break
-        return time.time() if found is None else found
+        """When the record that holds ``key_id`` says it was rotated (``rotated_at``, called right after the rotation).
+
+        Not a version's ``CreatedDate``: moto 5 answers ``ListSecretVersionIds`` with one date for every version.
+        ``rotated_at`` is the collection's time of the promotion in whole seconds (truncated), taken just before it
+        writes the version ``AWSCURRENT`` moves to, so the staleness measured from it reads up to 1 s long, never short.
+        """
+        data = self._read_secret(key)[0]
+        if data.get("key_id") == key_id and data.get("rotated_at"):
+            return parse_time(str(data["rotated_at"]))
+        return time.time()
 
     def became_current(self, key: BenchKey, key_id: str) -> float:
         """Unix time of the first record version whose ``key_id`` is ``key_id`` (looks back <= 10 versions)."""
@@ -225,7 +226,7 @@ def run_cycle(playbooks: Playbooks, records: Records, keys: list[BenchKey], grou
     pending = {key.host: before[key.host] for key in keys}
     for attempt in range(REVOKE_ATTEMPTS):
         due = max(parse_time(after[host]["previous_key_revocation_at"]) for host in pending)
-        _wait_until(due + 0.2, stop)
+        _wait_until(due + playbooks.clock_skew + 0.2, stop)
         if stop.is_set():
             cycle.problem = "stopped"
             return cycle

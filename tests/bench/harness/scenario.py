@@ -38,18 +38,22 @@ class Config:
     cohorts: int = 1  # groups of keys cycling independently, staggered
     keys_per_cohort: int = 4
     sm_keys_per_cohort: int = 0  # of those, kept in AWS Secrets Manager (moto); each control then gets one more such key
-    sm_refresh: int = 1  # the SecretCache consumers' secret_refresh_interval, whole seconds
+    sm_refresh: int = 2  # the SecretCache consumers' secret_refresh_interval, whole seconds
     rate: float = 10.0  # requests per second, per consumer
     ttl: float = 1.0  # the consumers' cache TTL
     render_interval: float = 1.0  # the agent's
     grace: int = 12
     vault_sources: tuple[str, ...] = ("vault", "file", "agent")  # how the consumers of a key in OpenBao read it, in turn
     postpone_by: str = "2s"  # revoke_after_grace_postpone_by
+    # apikeys_clock_skew, whole seconds. 1, not 0: the collection checks the controller's clock against OpenBao's
+    # (sys/health, whole seconds) with skew + 1 s of slack, and under load a slow answer alone exceeded it with 0
+    clock_skew: int = 1
     controls: bool = True
     control_consumers: int = 8  # per control, spread over its two keys
-    # control (b)'s cache TTL, agent render interval and SecretCache refresh interval: well above grace + the revoke
-    # job's latency (seconds under load); the agents read at start, then not again before this * 0.85
-    control_b_ttl: float = 60.0
+    # control (b)'s cache TTL, agent render interval and SecretCache refresh interval: well above the time from the
+    # consumers' start to the revocation (its playbooks took up to 20 s each on the shared machine); the agent reads
+    # at start and then not before 0.85 x this, SecretCache not before 0.5 x this
+    control_b_ttl: float = 300.0
     control_b_grace: int = 1
     processes: int = 2
     settle: float = 2.0  # load before the first cycle and after the last
@@ -218,7 +222,8 @@ def run(bench: Bench, cfg: Config, progress: Callable[[str], None] | None = None
     with tempfile.TemporaryDirectory(prefix="apikeys-zd-") as tmp, ConsumerFleet() as fleet:
         workdir = Path(tmp)
         keys = _keys(bench, vault, prefix, cfg, fleet.url + "/key-versions")
-        playbooks = Playbooks(bench, write_inventory(workdir / "inventory.yml", keys, {}), workdir)
+        inventory = write_inventory(workdir / "inventory.yml", keys, {"apikeys_clock_skew": f"{cfg.clock_skew}s"})
+        playbooks = Playbooks(bench, inventory, workdir, cfg.clock_skew)
         with_sm = any(key.store == SECRETS_MANAGER for key in keys)
         records = Records(vault, bench.moto.client("secretsmanager") if with_sm else None)
         for key in keys:

@@ -9,6 +9,7 @@ docs/fault-matrix.md holds a copy, checked against ``EXPECTED`` by ``test_the_do
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -301,4 +302,97 @@ def test_stripe_survives(world: World, case: str) -> None:
         assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
         assert not world.works(key, key.secret, key.key_id), "the old key is expired, and dead"
     for secret in {key.secret, final["key"], world.bench.stripe_management_key}:
+        assert secret not in run.output and secret not in rerun.output, "a secret was printed"
+
+
+#: AWS Secrets Manager rows (the record's store, docs/stores.md): (the fault, the first run's outcome). The store is
+#: reached through tests/bench/awsfaults.py, which injects faults into named operations; "crash_*" kills the run at
+#: that step; "race" is two runs at once. A throttled or 5xx call is retried with its ClientRequestToken (a no-op when
+#: repeated); a label move whose answer is lost is found to be the run's own on its retry.
+SECRETSMANAGER_FAULTS: dict[str, tuple[dict[str, Any], str]] = {
+    "store_unreachable": ({"down": True}, "failed: store_unavailable"),
+    "throttled_then_ok": ({"operation": "PutSecretValue", "status": 400, "code": "ThrottlingException", "count": 2},
+                          "completed"),
+    "throttled_storm": ({"operation": "PutSecretValue", "status": 400, "code": "ThrottlingException", "count": 50},
+                        "failed: store_unavailable"),
+    "put_5xx_once": ({"operation": "PutSecretValue", "status": 500, "code": "InternalServiceError"}, "completed"),
+    "label_move_lost_answer": ({"operation": "UpdateSecretVersionStage", "lose_answer": True}, "completed"),
+    "crash_before_pending_write": ({"crash_at": "before_pending_write"}, "killed"),
+    "crash_before_verify": ({"crash_at": "before_verify"}, "killed"),
+    "race": ({"race": True}, "completed+failed: conflict"),
+}
+
+
+@pytest.fixture(scope="module")
+def aws_proxy(bench: Any) -> Iterator[Any]:
+    from tests.bench.awsfaults import AwsFaultProxy  # pylint: disable=import-outside-toplevel
+    with AwsFaultProxy(bench.moto.url) as running:
+        yield running
+
+
+def _sm_race(world: World, host: str, env: dict[str, str]) -> list[Run]:
+    gate = world.tmp / "gate-race"
+    gate.mkdir()
+    started = [world.start_playbook("rotate.yml", extra_env=dict(env, APIKEYS_TEST_PAUSE_AT=f"before_intent:{gate}"),
+                                    secret=host) for _twice in range(2)]
+    deadline = time.monotonic() + 60
+    while len(list(gate.glob("before_intent.reached.*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(list(gate.glob("before_intent.reached.*"))) == 2, "both runs read the record and wait"
+    (gate / "before_intent.go").touch()
+    return [world.finish(process, home) for process, home in started]
+
+
+@pytest.mark.parametrize("case", sorted(SECRETSMANAGER_FAULTS))
+def test_secretsmanager_survives(world: World, aws_proxy: Any, case: str) -> None:
+    """A key kept in Secrets Manager through the store's faults: the fault fires, the old key works, no key is left
+    alive that the record does not know (but the intent's, found by name on the re-run), a re-run converges."""
+    from .secretsmanager import current, rotator, sm_key  # pylint: disable=import-outside-toplevel
+
+    fault, expected = SECRETSMANAGER_FAULTS[case]
+    key, name = sm_key(world, endpoint_url=aws_proxy.url, apikeys_clock_skew="1s")
+    key.options.update(max_attempts=2, timeout=1)
+    env = rotator(world)
+    operation = fault.get("operation", "")
+    before = aws_proxy.fired(operation)
+    if "race" in fault:
+        runs = _sm_race(world, key.host, env)
+        got = "+".join(sorted(outcome(r) for r in runs))
+        assert got == expected, "\n".join(r.output[-2000:] for r in runs)
+        run = next(r for r in runs if r.rc != 0)
+    else:
+        run_env = dict(env)
+        if "crash_at" in fault:
+            run_env["APIKEYS_TEST_CRASH_AT"] = fault["crash_at"]
+        elif fault.get("down"):
+            aws_proxy.down()
+        else:
+            aws_proxy.add(operation, count=fault.get("count", 1), status=fault.get("status", 0),
+                          code=fault.get("code", ""), lose_answer=fault.get("lose_answer", False))
+        try:
+            run = world.playbook("rotate.yml", extra_env=run_env, secret=key.host)
+        finally:
+            aws_proxy.clear()
+        assert outcome(run) == expected, run.output[-3000:]
+    if operation:
+        assert aws_proxy.fired(operation) > before, "the fault fired"
+    elif fault.get("down"):
+        assert "unreachable" in run.output or "no answer" in run.output, "the store was down"
+    elif "crash_at" in fault:
+        assert run.rc < 0, "the run was killed at the step"
+
+    data = current(world, name)
+    assert world.works(key, data["key"], data["key_id"]), "the record's current key works"
+    assert world.works(key, key.secret, key.key_id), "the old key keeps working"
+    known = {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
+    unknown = {i: n for i, n in alive(world, key).items() if i not in known and n != data.get("pending_key_name")}
+    assert not unknown, f"keys alive at the provider that the record does not know: {unknown}"
+
+    rerun = world.playbook("rotate.yml", extra_env=env, secret=key.host, rotate_resume_after="0s")
+
+    final = current(world, name)
+    if rerun.rc != 0:  # the first run (or the race's winner) already rotated: the re-run finds the key in grace
+        assert "awaits revocation" in rerun.output, rerun.output[-3000:]
+    assert final["previous_key_id"] == key.key_id and world.live_key_ids(key) == {key.key_id, final["key_id"]}
+    for secret in {key.secret, final["key"], env["AWS_SECRET_ACCESS_KEY"]}:
         assert secret not in run.output and secret not in rerun.output, "a secret was printed"

@@ -86,8 +86,11 @@ record:
       description: Whether a record exists at the path.
       type: bool
     version:
-      description: The record's version in the store.
-      type: int
+      description:
+        - The record's version in the store, an opaque token compared for equality only.
+        - An integer for V(vault_kv2) (0 when there is no record); the C(VersionId) of the C(AWSCURRENT) version
+          for V(aws_secretsmanager).
+      type: raw
     phase:
       description: C(absent), C(idle), C(intent), C(pending), C(grace) or C(revoking); C(unknown) with
         O(metadata_only) when the record has no metadata written by this collection.

@@ -5,11 +5,10 @@ The playbooks reach Secrets Manager as a rotator user holding exactly the action
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 
 from .conftest import World
-from .secretsmanager import POLICY_FILE, admin, consumer_reads, current, rotator, sm_key, stages, tags
+from .secretsmanager import admin, consumer_reads, current, rotator, sm_key, stages, tags
 
 
 def test_rotate_then_revoke_after_grace(world: World) -> None:
@@ -56,50 +55,39 @@ def test_rollback_restores_the_previous_key(world: World) -> None:
     assert world.live_key_ids(key) == {key.key_id}, f"{faulty} revoked"
 
 
-def test_native_rotation_enabled_is_refused_and_nothing_changes(world: World) -> None:
-    key, name = sm_key(world)
-    admin(world).rotate_secret(SecretId=name, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
-    assert admin(world).describe_secret(SecretId=name)["RotationEnabled"] is True
-    before = (current(world, name), stages(world, name))
-    run = world.playbook("rotate.yml", extra_env=rotator(world), secret=key.host)
-    assert run.rc != 0 and "own rotation enabled" in run.output and "two rotators" in run.output
-    assert (current(world, name), stages(world, name)) == before
-    assert world.live_key_ids(key) == {key.key_id}, "no key created"
+def test_import_creates_the_secret_and_a_monitor_reads_the_state_without_the_value(world: World) -> None:
+    """vault_key_write state=import (the design card's module, any store) makes the secret; api_key_info
+    metadata_only works with DescribeSecret alone (a monitor that may not read the key)."""
+    key, name = sm_key(world, record=False)
+    run = world.playbook("import.yml", extra_env=dict(rotator(world), APIKEYS_IMPORT_KEY=key.secret),
+                         secret=key.host, key_id=key.key_id)
+    assert run.rc == 0, run.output
+    assert current(world, name)["key"] == key.secret and key.secret not in run.output
+    described = admin(world).describe_secret(SecretId=name)
+    assert {t["Key"]: t["Value"] for t in described["Tags"]}["apikeys:phase"] == "idle"
+    again = world.playbook("import.yml", extra_env=dict(rotator(world), APIKEYS_IMPORT_KEY="sk-another-key"),
+                           secret=key.host, key_id="other")
+    assert again.rc != 0 and "already holds key" in again.output and current(world, name)["key"] == key.secret
 
-
-def test_a_stuck_awspending_of_another_tool_is_refused_no_key_made(world: World) -> None:
-    key, name = sm_key(world)
-    foreign = "lambda-rotation-00000000-0000-0000-0000-000000000001"
-    admin(world).put_secret_value(SecretId=name, ClientRequestToken=foreign, VersionStages=["AWSPENDING"],
-                                  SecretString=json.dumps({"key": "sk-made-by-the-lambda", "key_id": "x"}))
-    before = (current(world, name), stages(world, name))
-    run = world.playbook("rotate.yml", extra_env=rotator(world), secret=key.host)
-    assert run.rc != 0 and "AWSPENDING" in run.output and foreign in run.output
-    assert "sk-made-by-the-lambda" not in run.output
-    assert (current(world, name), stages(world, name)) == before
-    assert world.live_key_ids(key) == {key.key_id}, "no key created, none lost"
-    assert world.works(key, key.secret, key.key_id)
-
-
-def test_a_missing_permission_is_a_clear_error_before_the_provider(world: World) -> None:
-    key, name = sm_key(world)
-    before = current(world, name)
-    run = world.playbook("rotate.yml", extra_env=rotator(world, without=("secretsmanager:UpdateSecretVersionStage",)),
-                         secret=key.host)
-    assert run.rc != 0 and "secretsmanager:UpdateSecretVersionStage" in run.output, run.output
-    assert "permission denied" in run.output
-    assert current(world, name) == before
-    assert world.live_key_ids(key) == {key.key_id}, "stopped before the provider"
-
-
-def test_the_policy_names_the_records_secrets_and_no_dangerous_action(world: World) -> None:
-    key, name = sm_key(world)
-    arn = admin(world).describe_secret(SecretId=name)["ARN"]
-    policy = json.loads(POLICY_FILE.read_text())
-    resources = {s["Resource"] for s in policy["Statement"]}
-    assert all(fnmatch.fnmatchcase(arn, pattern) for pattern in resources), (arn, resources)
-    assert not any(fnmatch.fnmatchcase(arn.replace(":secret:apikeys/", ":secret:other/"), p) for p in resources)
-    actions = json.dumps(policy)
-    for dangerous in ("DeleteSecret", "RotateSecret", "PutResourcePolicy", '"secretsmanager:*"', '"*"'):
-        assert dangerous not in actions
-    assert key.host in name
+    monitor = world.tmp / "monitor.yml"
+    monitor.write_text(f"""
+- hosts: {key.host}
+  gather_facts: false
+  tasks:
+    - apikeys.rotation.api_key_info:
+        metadata_only: true
+      register: info
+    - ansible.builtin.debug:
+        msg: "PHASE={{{{ info.record.phase }}}} KEY_ID={{{{ info.record.key_id }}}}"
+""")
+    iam = world.bench.moto.client("iam")
+    user = f"monitor-{world.prefix}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="describe-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": "*"}]}))
+    made = iam.create_access_key(UserName=user)["AccessKey"]
+    seen = world.playbook(str(monitor), extra_env={"AWS_ACCESS_KEY_ID": made["AccessKeyId"],
+                                                   "AWS_SECRET_ACCESS_KEY": made["SecretAccessKey"]})
+    assert seen.rc == 0, seen.output
+    assert "PHASE=idle" in seen.output and f"KEY_ID={key.key_id}" in seen.output

@@ -21,6 +21,7 @@ connections it accepts, so a run's "connections" are the connections the collect
 reuse shows as fewer connections than requests).
 
 Run: .venv/bin/python benchmarks/requests_per_key.py --keys 20
+     (--no-shared-connections: APIKEYS_HTTP_POOL_SIZE=0, a connection pool per client, to compare)
 """
 from __future__ import annotations
 
@@ -193,6 +194,8 @@ def provider_cell(provider: dict[str, Counter], per_provider: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=20, help="number of keys, even (half SendGrid, half gateway)")
+    parser.add_argument("--no-shared-connections", action="store_true",
+                        help="run with APIKEYS_HTTP_POOL_SIZE=0: each client its own pool (keep-alive not shared)")
     args = parser.parse_args()
     if args.keys < 2 or args.keys % 2:
         parser.error("--keys must be an even number, at least 2")
@@ -216,6 +219,8 @@ def main() -> int:
         env.update(bench.env(), VAULT_ADDR=proxy.url, HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"),
                    ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_RETRY_FILES_ENABLED="0", PATH=f"{BIN}:{env.get('PATH', '')}")
+        if args.no_shared_connections:
+            env["APIKEYS_HTTP_POOL_SIZE"] = "0"
         counted = Counted(bench, proxy, [str(BIN / "ansible-playbook"), "-i", str(inventory)], env,
                           [proxy, providers["sendgrid"], providers["http"]])
 
@@ -238,7 +243,8 @@ def main() -> int:
     print(f"commit {commit}{' (plugins/roles/playbooks modified!)' if dirty else ''}; "
           f"{os.cpu_count()} cores, load average {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     print(f"{args.keys} keys ({args.keys // 2} SendGrid, {args.keys // 2} gateway); rotated {len(rotated)}, "
-          f"old keys revoked {len(revoked)}\n")
+          f"old keys revoked {len(revoked)}; connections "
+          f"{'NOT shared (APIKEYS_HTTP_POOL_SIZE=0)' if args.no_shared_connections else 'shared'}\n")
     print("| run | store requests per key | provider requests per key | connections opened (store, SendGrid, gateway) |")
     print("|---|---|---|---|")
     for name, store, provider, _paths, opened in rows:

@@ -138,7 +138,8 @@ class VaultKV2Store(Store):
                 _run_facts.forget(self.facts_scope)  # e.g. "no handler for route": the mounts may have changed
                 raise StoreError(f"vault: {what} refused: {_first_line(exc)}") from None
             except (hvac_errors.InternalServerError, hvac_errors.BadGateway, hvac_errors.RateLimitExceeded) as exc:
-                raise Retryable(StoreUnavailable(f"vault: {what} failed: {type(exc).__name__}")) from exc
+                raise Retryable(StoreUnavailable(f"vault: {what} failed: {type(exc).__name__}"),
+                                throttled=isinstance(exc, hvac_errors.RateLimitExceeded)) from exc  # 429: all pause
             except requests.exceptions.RequestException as exc:
                 sent = _maybe_sent(exc)
                 outcome = f": no answer ({type(exc).__name__}): {what} may or may not have been done" if sent \

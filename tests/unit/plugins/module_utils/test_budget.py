@@ -278,3 +278,22 @@ def test_attach_budgets_gives_provider_and_store_their_endpoint_budgets(tmp_path
     with pytest.raises(ConfigError):
         attach_budgets("b", two, store, {"provider": {"rate": "lots"}})
     assert two.retry is before  # a bad value changes nothing
+
+
+def test_a_vault_429_pauses_every_user_of_the_store_budget(tmp_path) -> None:
+    import hvac.exceptions  # pylint: disable=import-outside-toplevel
+    from ansible_collections.apikeys.rotation.plugins.module_utils._errors import StoreUnavailable
+    from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import VaultKV2Store
+
+    store = VaultKV2Store("http://127.0.0.1:9", token="t", token_cache=False,
+                          retry=RetryPolicy(attempts=1, base_delay=0.4, max_delay=0.4))
+    attach_budgets("k", SimpleNamespace(name="sendgrid", options={}, retry=RetryPolicy()), store, {"store": "unlimited"})
+    store.retry = RetryPolicy(attempts=1, base_delay=0.4, max_delay=0.4,
+                              budget=Budget("vault-429", Limit(None), str(tmp_path)))
+
+    def limited() -> None:
+        raise hvac.exceptions.RateLimitExceeded("rate limit quota exceeded")
+
+    with pytest.raises(StoreUnavailable):
+        store._once("read", limited)  # pylint: disable=protected-access
+    assert Budget("vault-429", Limit(None), str(tmp_path)).paused_for() > 0.05

@@ -27,14 +27,25 @@ REGION = "us-east-1"
 SECRET_ACCESS_KEY = "aws-SECRET-canary-7f3e"
 
 
+@pytest.fixture(name="mocked", scope="module")
+def fixture_mocked() -> Iterator[Any]:
+    """One in-process moto for the module (starting one costs ~2 s); each test removes its secret."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+            patch.delenv(name, raising=False)
+        with mock_aws():  # sets fake credentials of its own: ours are set inside
+            patch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTTESTTEST")
+            patch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+            yield boto3.client("secretsmanager", region_name=REGION)
+
+
 @pytest.fixture(name="aws")
-def fixture_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():  # sets fake credentials of its own: ours are set inside
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTTESTTEST")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        yield boto3.client("secretsmanager", region_name=REGION)
+def fixture_aws(mocked: Any) -> Iterator[Any]:
+    yield mocked
+    try:
+        mocked.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
+    except ClientError:
+        pass
 
 
 def make_store() -> SecretsManagerStore:

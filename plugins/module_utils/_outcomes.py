@@ -11,6 +11,25 @@ from typing import Any, Callable, Optional
 
 Vars = dict[str, Any]
 
+#: the fleet engine's per-key result (api_key_result, registered as ``<role>__key``): each step's result under the
+#: name the role's task registered it with before (docs/fleet.md)
+PACKED: dict[str, tuple[str, dict[str, str]]] = {
+    "rotate": ("rotate__key", {"plan": "rotate__plan", "created": "rotate__created", "promoted": "rotate__promoted",
+                               "revoked": "rotate__revoked"}),
+    "revoke_after_grace": ("revoke_after_grace__key", {
+        "info": "revoke_after_grace__info", "usage": "revoke_after_grace__usage",
+        "revoked": "revoke_after_grace__revoked", "postponed": "revoke_after_grace__postponed"}),
+}
+
+
+def unpacked(v: Vars, role: str) -> Vars:
+    """``v`` with the steps of the role's ``<role>__key`` result under their former names."""
+    name, steps = PACKED.get(role, ("", {}))
+    packed = v.get(name) if name else None
+    if not isinstance(packed, dict):
+        return v
+    return dict(v, **{old: packed[new] for new, old in steps.items() if new in packed})
+
 
 def _done(v: Vars, name: str) -> Optional[Vars]:
     """The registered result ``name`` if its task ran (not skipped), else None."""
@@ -91,7 +110,11 @@ def outcomes(hosts: list[str], hostvars: Any, role: str, check_mode: bool = Fals
     keys: dict[str, Vars] = {}
     counts: dict[str, int] = {}
     for host in hosts:
-        entry = {k: val for k, val in ROLES[role](dict(hostvars[host]), bool(check_mode)).items() if val is not None}
+        own = hostvars[host]
+        names = ["rotate__error", "revoke_after_grace__error", "revoke_after_grace__alert", "rollback__error",
+                 "rollback__result"] + [n for name, steps in PACKED.values() for n in (name, *steps.values())]
+        found = {n: own[n] for n in names if n in own}  # only what the roles registered: not every variable
+        entry = {k: val for k, val in ROLES[role](unpacked(found, role), bool(check_mode)).items() if val is not None}
         keys[host] = entry
         counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
     failed = sorted(k for k, e in keys.items() if e["outcome"] in ("failed", "alert"))

@@ -1,0 +1,81 @@
+# Copyright: contributors to apikeys.rotation
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action for apikeys.rotation.api_key_batch (documented in plugins/modules/api_key_batch.py; docs/fleet.md)."""
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Iterator, Optional
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.apikeys.rotation.plugins.plugin_utils import _batch as batch
+
+display = Display()
+
+ARGSPEC = {
+    "operation": {"type": "str", "required": True, "choices": list(batch.OPERATIONS)},
+    "keys": {"type": "list", "elements": "str"},
+    "workers": {"type": "int", "default": 8},
+    "progress_interval": {"type": "float", "default": 5.0},
+    "run_dir": {"type": "path"},
+    "force": {"type": "bool", "default": False},
+    "resume_after": {"type": "str", "default": "10m"},
+    "postpone_by": {"type": "str", "default": "10m"},
+    "max_postponements": {"type": "int", "default": 6},
+}
+
+
+class ActionModule(ActionBase):
+    ARGSPEC = ARGSPEC
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        validated = ArgumentSpecValidator(ARGSPEC).validate(dict(self._task.args))
+        if validated.error_messages:
+            return dict(result, failed=True, msg=f"api_key_batch: {validated.error_messages[0]}")
+        args = validated.validated_parameters
+        keys = args["keys"] if args["keys"] is not None else list(task_vars.get("ansible_play_batch") or [])
+        started = time.time()
+        options = dict(args, started=started)
+        run_dir = batch.new_run_dir(args["run_dir"])
+        classes = batch.action_classes()
+        shared = {name: task_vars[name] for name in batch.SHARED_VARS if name in task_vars}
+        hostvars = task_vars.get("hostvars") or {}
+        check_mode, diff = bool(self._task.check_mode), bool(self._task.diff)
+        runner = batch.RUNNERS[args["operation"]]
+        controller = batch.controller_alive()
+
+        def make_action(module: str, task: batch.StepTask) -> Any:
+            return classes[module](task=task, connection=self._connection, play_context=self._play_context,
+                                   loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+
+        def jobs() -> Iterator[tuple[str, Any]]:
+            for key in keys:
+                if not controller():
+                    return  # ansible-playbook is gone: no new key is started (the recap will never come)
+                own = key_vars(hostvars, key, shared)  # read here, in this thread: hostvars are not thread-safe
+                run = batch.KeyRun(key, own, make_action, check_mode, diff, controller)
+                yield key, functools.partial(runner, run, options)
+
+        def done(key: str, outcome: dict[str, Any]) -> None:
+            batch.write_outcome(run_dir, key, outcome)
+
+        progress = batch.Progress(args["operation"].replace("_", "-"), len(keys), display.display,
+                                  interval=args["progress_interval"])
+        batch.run_pool(jobs(), args["workers"], done, progress)
+        return dict(result, changed=False, run_dir=run_dir, keys=len(keys), failed_keys=progress.failed,
+                    changed_keys=progress.changed, seconds=round(time.time() - started, 3),
+                    msg=progress.final())
+
+
+def key_vars(hostvars: Any, key: str, shared: dict[str, Any]) -> dict[str, Any]:
+    """The variables a step reads for ``key``: its apikeys_* variables (rendered for that key), its name, the run's."""
+    own = hostvars[key]
+    found = {name: own[name] for name in own.keys() if isinstance(name, str) and name.startswith("apikeys_")}
+    return dict(shared, inventory_hostname=key, **found)

@@ -1,0 +1,319 @@
+# Internal to this collection: not a public API; may change without notice.
+"""The fleet engine: one controller-side task drives every key of the play through a bounded worker pool.
+
+Why: the linear strategy runs each task for every host before the next, forks a worker per host per task
+and computes each host's variables per task, so a role of 3-5 tasks per key costs ~12 ms per host-task
+(docs/fleet.md). Here one ``run_once`` task (``api_key_batch``) runs, for each key, the SAME steps the
+roles ran, through the SAME action classes (``api_key_info``, ``api_key_create``, ``vault_key_write``,
+``api_key_watch``, ``api_key_revoke``, ``key_usage_check``): the same argument fallbacks (``apikeys_*``),
+the same variable and argument-spec checks, the same Scrubber, the same Rotation, check-and-set and lease.
+Only the loop is different: keys run concurrently, each key's steps in order.
+
+Each key's outcome (every step's result as the role registered it: never a secret, scrubbed by the step)
+is written to a per-run directory (0700, one 0600 JSON file per key); one cheap per-host task
+(``api_key_result``) then reports it, so the play recap, AWX's host summaries, ``--diff``, the rescue
+(failure notifications) and the summary stay per key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.apikeys.rotation.plugins.module_utils._audit import AWX_VARS
+
+#: the operations and, for each, the module whose action class runs each step
+OPERATIONS = ("rotate", "emergency", "revoke_after_grace")
+MODULES = ("api_key_info", "api_key_create", "vault_key_write", "api_key_watch", "api_key_revoke", "key_usage_check")
+#: variables of the batch's own task passed to every key (AWX job details, read by the audit trail)
+SHARED_VARS = tuple(AWX_VARS) + tuple(f"tower_{name}" for name in AWX_VARS) + ("ansible_check_mode",)
+SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"}
+
+
+class StepTask:
+    """What a step's action plugin reads of its task: ``args``, ``action``, check and diff mode."""
+
+    async_val = 0
+
+    def __init__(self, module: str, args: dict[str, Any], check_mode: bool, diff: bool) -> None:
+        self.action = f"apikeys.rotation.{module}"
+        self.args = args
+        self.check_mode = check_mode
+        self.diff = diff
+
+
+def action_classes() -> dict[str, Any]:
+    """The action class of each step's module (imported here: they import this package's _action)."""
+    from importlib import import_module
+    return {m: import_module(f"ansible_collections.apikeys.rotation.plugins.action.{m}").ActionModule for m in MODULES}
+
+
+class KeyRun:
+    """One key's steps, each run by its module's action class exactly as the role's task ran it."""
+
+    def __init__(self, name: str, task_vars: dict[str, Any], make_action: Callable[[str, StepTask], Any],
+                 check_mode: bool, diff: bool, controller: Optional[Callable[[], bool]] = None) -> None:
+        self.name = name
+        self.controller = controller
+        self.task_vars = task_vars
+        self.make_action = make_action
+        self.check_mode = check_mode
+        self.diff = diff
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.diffs: list[Any] = []
+        self.warnings: list[str] = []
+        self.failure: Optional[dict[str, Any]] = None
+
+    def step(self, label: str, module: str, **args: Any) -> dict[str, Any]:
+        """Run ``module`` with ``args`` for this key; its result is kept under ``label``; raises StepFailed.
+
+        A step is what one task of the role was: once started it finishes. A step is not started when the
+        controller is gone (ansible-playbook killed): an orphaned worker does not go on rotating keys unseen.
+        """
+        if self.controller is not None and not self.controller():
+            self.fail(f"key '{self.name}': the controller (ansible-playbook) is gone: stopped before the {label} step")
+        action = self.make_action(module, StepTask(module, args, self.check_mode, self.diff))
+        out = action.run(task_vars=self.task_vars)
+        diff = out.pop("diff", None)
+        if diff is not None:
+            self.diffs.append(diff)
+        self.warnings.extend(out.pop("warnings", None) or [])
+        self.steps[label] = out
+        if out.get("failed"):
+            self.failure = out
+            raise StepFailed(str(out.get("msg") or "failed"))
+        return out
+
+    def fail(self, msg: str) -> None:
+        """A step the role did with ``ansible.builtin.fail``."""
+        self.failure = {"failed": True, "msg": msg}
+        raise StepFailed(msg)
+
+    def outcome(self, operation: str, labels: Iterable[str], extra: dict[str, Any]) -> dict[str, Any]:
+        steps = {label: self.steps.get(label, SKIPPED) for label in labels}
+        changed = any(bool(s.get("changed")) for s in steps.values() if not s.get("skipped"))
+        done = [s for s in steps.values() if not s.get("skipped") and s.get("msg")]
+        out: dict[str, Any] = dict(extra, key=self.name, operation=operation, changed=changed, failed=False,
+                                   msg=str(done[-1]["msg"]) if done else "", **steps)
+        if self.failure is not None:
+            out.update(failed=True, msg=str(self.failure.get("msg") or "failed"),
+                       error=self.failure.get("error", "failed"))
+            if self.failure.get("exception"):
+                out["exception"] = self.failure["exception"]
+        if self.diffs:
+            out["diff"] = self.diffs
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
+
+
+class StepFailed(Exception):
+    """A step failed: the key stops here, as its host stopped at the failed task in the role."""
+
+
+def controller_alive() -> Callable[[], bool]:
+    """Whether the process that started this one is still its parent (a dead parent's children are re-parented)."""
+    parent = os.getppid()
+    return lambda: os.getppid() == parent
+
+
+def flag(value: Any) -> bool:
+    try:
+        return boolean(value, strict=False)
+    except TypeError:
+        return False
+
+
+# -- the operations: the roles' former task lists, step for step -------------------------------------------
+
+ROTATE_STEPS = ("plan", "created", "promoted", "watched")
+EMERGENCY_STEPS = ("created", "promoted", "revoked")
+REVOKE_STEPS = ("info", "usage", "revoked", "postponed")
+
+
+def rotate(run: KeyRun, options: dict[str, Any]) -> dict[str, Any]:
+    """roles/rotate scheduled: plan, refuse, create, promote, watch (apikeys_rollback_on_failure)."""
+    try:
+        plan = run.step("plan", "api_key_info", force=options["force"])["plan"]
+        if plan["action"] == "refuse":
+            run.fail(str(plan["reason"]))
+        if plan["due"]:
+            created = run.step("created", "api_key_create", resume_after=options["resume_after"])
+            if not run.check_mode:
+                promoted = run.step("promoted", "vault_key_write", state="promote", rotation_id=created["rotation_id"],
+                                    owner=created["owner"])
+                if flag(run.task_vars.get("apikeys_rollback_on_failure", False)):
+                    watched = run.step("watched", "api_key_watch", key_id=promoted["record"]["key_id"])
+                    if watched.get("rolled_back"):
+                        run.fail(str(watched.get("msg")))
+    except StepFailed:
+        pass
+    return run.outcome("rotate", ROTATE_STEPS, {})
+
+
+def emergency(run: KeyRun, options: dict[str, Any]) -> dict[str, Any]:
+    """roles/rotate --tags emergency: take over, create, promote with no grace, revoke the compromised key."""
+    try:
+        created = run.step("created", "api_key_create", emergency=True)
+        if not run.check_mode:
+            promoted = run.step("promoted", "vault_key_write", state="promote", emergency=True,
+                                rotation_id=created["rotation_id"], owner=created["owner"])
+            run.step("revoked", "api_key_revoke", key_id=promoted["record"]["previous_key_id"], incident="emergency")
+    except StepFailed:
+        pass
+    return run.outcome("emergency", EMERGENCY_STEPS, {"emergency_started": options["started"]})
+
+
+def revoke_after_grace(run: KeyRun, options: dict[str, Any]) -> dict[str, Any]:
+    """roles/revoke_after_grace: is revocation due, usage check, revoke or postpone, alert."""
+    alert = None
+    try:
+        info = run.step("info", "api_key_info")
+        if info["revocation"]["due"]:
+            usage = run.step("usage", "key_usage_check")
+            postponed: dict[str, Any] = {}
+            if usage["verdict"] == "revoke":
+                run.step("revoked", "api_key_revoke", key_id=usage["record"]["previous_key_id"])
+            elif usage["verdict"] == "wait":
+                postponed = run.step("postponed", "vault_key_write", state="postpone", postpone_by=options["postpone_by"],
+                                     reason=usage["reason"])
+            if usage["verdict"] == "alert":
+                alert = usage["reason"]
+            elif int(postponed.get("postponements") or 0) >= int(options["max_postponements"]):
+                alert = f"revocation postponed {postponed.get('postponements')} times: {usage['reason']}"
+    except StepFailed:
+        pass
+    out = run.outcome("revoke_after_grace", REVOKE_STEPS, {})
+    if alert is not None and not out["failed"]:
+        out.update(alert=str(alert), msg=str(alert),
+                   alert_event="alert" if run.steps["usage"]["verdict"] == "alert" else "postponement_limit")
+    return out
+
+
+RUNNERS: dict[str, Callable[[KeyRun, dict[str, Any]], dict[str, Any]]] = {
+    "rotate": rotate, "emergency": emergency, "revoke_after_grace": revoke_after_grace}
+
+
+# -- the run directory: one small JSON file per key ----------------------------------------------------------
+
+def new_run_dir(parent: Optional[str] = None) -> str:
+    """A fresh directory only this user can read (mkdtemp: 0700)."""
+    if parent:
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+    return tempfile.mkdtemp(prefix="apikeys-batch-", dir=parent or None)
+
+
+def outcome_path(run_dir: str, key: str) -> str:
+    return os.path.join(run_dir, hashlib.sha256(key.encode("utf-8")).hexdigest()[:40] + ".json")
+
+
+def write_outcome(run_dir: str, key: str, outcome: dict[str, Any]) -> None:
+    path = outcome_path(run_dir, key)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(outcome, handle, default=str)
+    os.replace(path + ".tmp", path)
+
+
+def take_outcome(run_dir: str, key: str) -> Optional[dict[str, Any]]:
+    """The key's outcome, removed from the directory (the directory too once it is empty); None if absent."""
+    path = outcome_path(run_dir, key)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            outcome = json.load(handle)
+    except FileNotFoundError:
+        return None
+    os.unlink(path)
+    try:
+        os.rmdir(run_dir)
+    except OSError:
+        pass  # other keys' outcomes are still there
+    return outcome
+
+
+# -- the pool, with progress -------------------------------------------------------------------------------
+
+class Progress:
+    """A line every ``interval`` seconds once the run has lasted ``quiet`` seconds: done, failed, rate, ETA."""
+
+    def __init__(self, label: str, total: int, say: Callable[[str], None], interval: float = 5.0,
+                 quiet: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.label = label
+        self.total = total
+        self.say = say
+        self.interval = interval
+        self.quiet = quiet
+        self.clock = clock
+        self.started = clock()
+        self.next_line = self.started + max(quiet, interval if interval > 0 else quiet)
+        self.done = 0
+        self.failed = 0
+        self.changed = 0
+        self.spoke = False
+        self.lock = threading.Lock()
+
+    def count(self, outcome: dict[str, Any]) -> None:
+        with self.lock:
+            self.done += 1
+            failed = bool(outcome.get("failed") or outcome.get("alert"))
+            self.failed += failed
+            self.changed += bool(outcome.get("changed")) and not failed
+
+    def tick(self) -> None:
+        now = self.clock()
+        if self.interval <= 0 or now < self.next_line:
+            return
+        self.next_line = now + self.interval
+        elapsed = now - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = self.total - self.done
+        eta = f"{left / rate:.0f}s" if rate > 0 else "unknown"
+        self.spoke = True
+        self.say(f"apikeys {self.label}: {self.done}/{self.total} keys done ({self.failed} failed), {left} remaining, "
+                 f"{rate:.1f} keys/s, ETA {eta}")
+
+    def final(self) -> str:
+        elapsed = self.clock() - self.started
+        return (f"apikeys {self.label}: {self.total} keys in {elapsed:.1f}s: {self.done - self.failed} ok "
+                f"({self.changed} changed), {self.failed} failed")
+
+
+def run_pool(keys: Iterator[tuple[str, Callable[[], dict[str, Any]]]], workers: int,
+             done: Callable[[str, dict[str, Any]], None], progress: Progress) -> None:
+    """Run each key's job in a pool of ``workers`` threads, in the order given (first come, first served).
+
+    ``keys`` yields (key, job) lazily: the caller may prepare a key (read its variables) while earlier keys
+    already run. ``done`` gets every key's outcome; a job that raises is a bug and is reported for its key.
+    """
+    pending: dict[Future, str] = {}
+
+    def collect(block: bool) -> None:
+        finished, _still = wait(list(pending), timeout=0.5 if block else 0, return_when=FIRST_COMPLETED)
+        for future in finished:
+            key = pending.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # pylint: disable=broad-except  # a bug: this key fails, the others go on
+                outcome = {"key": key, "failed": True, "changed": False, "error": "internal",
+                           "msg": f"key '{key}': unexpected {type(exc).__name__} in the batch"}
+            progress.count(outcome)
+            done(key, outcome)
+        progress.tick()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apikeys-batch") as pool:
+        for key, job in keys:
+            pending[pool.submit(job)] = key
+            while len(pending) >= 2 * max(1, workers):  # bounded: a 10,000-key run holds ~2 x workers jobs
+                collect(True)
+            collect(False)
+        while pending:
+            collect(True)
+    if progress.spoke:
+        progress.say(progress.final())

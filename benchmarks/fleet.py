@@ -110,15 +110,18 @@ def provider_options(bench: Bench, name: str) -> dict[str, Any]:
 
 # --- inventories ----------------------------------------------------------------------------------
 
-def lean_inventory(bench: Bench, directory: Path, hosts: list[str]) -> Path:
+def lean_inventory(bench: Bench, directory: Path, hosts: list[str], names_only: bool = False) -> Path:
     """hosts.yml lists the keys with their own vault path; what they share is in group_vars/all.yml,
-    the provider options templated with the host's name: the shape a large inventory usually has."""
+    the provider options templated with the host's name: the shape a large inventory usually has.
+    ``names_only``: hosts.yml lists only names, the vault path is templated in group_vars too."""
     (directory / "group_vars").mkdir(parents=True, exist_ok=True)
     shared = dict(COMMON_VARS, apikeys_provider="http", apikeys_provider_options=provider_options(
         bench, "{{ inventory_hostname | replace('_', '-') }}"))
+    if names_only:
+        shared["apikeys_vault_path"] = "secret/bench/{{ inventory_hostname }}"
     (directory / "group_vars" / "all.yml").write_text(yaml.safe_dump(shared))
     (directory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {
-        host: {"apikeys_vault_path": f"secret/bench/{host}"} for host in hosts}}}))
+        host: None if names_only else {"apikeys_vault_path": f"secret/bench/{host}"} for host in hosts}}}))
     return directory
 
 
@@ -342,11 +345,12 @@ def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report,
 
 def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs: int) -> None:
     """rotate.yml for one key out of a 1,000-key inventory, per inventory shape, beside a bare play."""
-    due = [f"one_{number:02d}" for number in range(5 * runs)]
+    due = [f"one_{number:02d}" for number in range(6 * runs)]
     seeder.seed(due)
     small = lean_inventory(bench, ansible.workdir / "one-small", due)
     hosts = due + [f"idle_{number:04d}" for number in range(1000 - len(due))]  # never selected, never touched
     lean = lean_inventory(bench, ansible.workdir / "one-lean", hosts)
+    names = lean_inventory(bench, ansible.workdir / "one-names", hosts, names_only=True)
     fat = fat_inventory_data(bench, hosts)
     fat_yaml = ansible.workdir / "one-fat.yml"
     fat_yaml.write_text(yaml.safe_dump(fat))
@@ -354,7 +358,8 @@ def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs
     fat_json.write_text(json.dumps(fat))
     shapes = [
         (f"(for comparison) a {len(due)}-key inventory, hosts.yml + group_vars/all.yml", small, {}),
-        ("hosts.yml + group_vars/all.yml (shared options templated)", lean, {}),
+        ("hosts.yml (names only) + group_vars/all.yml (everything templated from the name)", names, {}),
+        ("hosts.yml (each key its vault path) + group_vars/all.yml (shared options templated)", lean, {}),
         ("one YAML file, every key carrying all its variables", fat_yaml, {}),
         ("the same YAML file, [inventory] enable_plugins = yaml", fat_yaml, {"ANSIBLE_INVENTORY_ENABLED": "yaml"}),
         ("the same inventory as one JSON file", fat_json, {}),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Iterable, Optional
 
@@ -63,6 +64,19 @@ def _retry_after(response: "requests.Response") -> Optional[float]:
         return float(value)
     except ValueError:
         return None
+
+
+def _pause_when_spent(budget: Any, response: "requests.Response") -> None:
+    """A provider that says its window is spent (``X-RateLimit-Remaining: 0``, as SendGrid does) and when it resets
+    (``X-RateLimit-Reset``, epoch seconds) pauses every user of the budget until then, before any 429."""
+    if budget is None or response.headers.get("X-RateLimit-Remaining", "").strip() != "0":
+        return
+    try:
+        reset = float(response.headers.get("X-RateLimit-Reset", ""))
+    except ValueError:
+        return
+    if reset > 1e9:  # epoch seconds; a small number would be a delay in seconds, which SendGrid does not send
+        budget.pause(reset - time.time())
 
 
 def pool_size(env: Optional[dict[str, str]] = None) -> int:
@@ -145,6 +159,7 @@ class HttpClient:
                 if idempotent or isinstance(exc, requests.exceptions.ConnectTimeout):
                     raise Retryable(error) from None
                 raise error from None
+            _pause_when_spent(self.retry.budget, response)
             if response.status_code in expected:
                 return response
             error = self.error(what, response)

@@ -297,3 +297,23 @@ def test_a_vault_429_pauses_every_user_of_the_store_budget(tmp_path) -> None:
     with pytest.raises(StoreUnavailable):
         store._once("read", limited)  # pylint: disable=protected-access
     assert Budget("vault-429", Limit(None), str(tmp_path)).paused_for() > 0.05
+
+
+def test_a_spent_window_announced_by_the_provider_pauses_the_budget(tmp_path, monkeypatch) -> None:
+    import requests  # pylint: disable=import-outside-toplevel
+    from ansible_collections.apikeys.rotation.plugins.module_utils._http import HttpClient
+
+    budget = Budget("spent", Limit(None), str(tmp_path))
+    answers = []
+    for remaining in ("1", "0"):
+        answer = requests.Response()
+        answer.status_code, answer._content = 200, b"{}"  # pylint: disable=protected-access
+        answer.headers.update({"X-RateLimit-Limit": "150", "X-RateLimit-Remaining": remaining,
+                               "X-RateLimit-Reset": str(int(time.time()) + 2)})
+        answers.append(answer)
+    monkeypatch.setattr(requests.Session, "request", lambda *args, **kwargs: answers.pop(0))
+    client = HttpClient("sendgrid", "https://api.example.test", {}, retry=RetryPolicy(budget=budget))
+    client.request("GET", "/v3/api_keys")
+    assert budget.paused_for() == 0  # one request left in the window: no pause
+    client.request("GET", "/v3/api_keys")
+    assert 0.5 < budget.paused_for() <= 2.0  # none left: everyone waits for the window's reset

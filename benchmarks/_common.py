@@ -18,6 +18,9 @@ from tests.bench.bench import Bench  # noqa: E402  pylint: disable=wrong-import-
 
 BIN = Path(sys.executable).parent
 OLD = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+# The local servers have no rate limits; the collection's default budgets (docs/rate-limits.md: 50/s for an
+# http gateway, 1,000/s for OpenBao) would pace the runs instead of measuring them. Retry-After still pauses.
+UNLIMITED = {"apikeys_rate_limit": {"provider": "unlimited", "store": "unlimited"}}
 
 
 def gateway_key(bench: Bench, vault: hvac.Client, host: str) -> dict:

@@ -24,7 +24,7 @@ import hvac
 import requests
 import yaml
 
-from _common import BIN, ROOT, gateway_key
+from _common import BIN, ROOT, UNLIMITED, gateway_key
 from tests.bench.bench import Bench, start_all
 
 
@@ -37,7 +37,7 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str])
     inventory = workdir / f"inventory-{len(hosts)}.yml"
     inventory.write_text(yaml.safe_dump({"all": {"vars": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "apikeys_vault_allow_http": True,
-        "apikeys_rotation_frequency": "30d", "apikeys_grace_period": "1h"},
+        "apikeys_rotation_frequency": "30d", "apikeys_grace_period": "1h", **UNLIMITED},
         "hosts": inventory_hosts, "children": {"breach": {"hosts": {h: None for h in hosts}}}}}))
     env = dict(os.environ, **bench.env(), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"))
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / "rotate.yml"),

@@ -16,7 +16,8 @@ both as subprocesses), it prints:
   * emergency timings (benchmarks/emergency.py): when the first, median and last compromised key was
     revoked at the provider, watched from outside, for 1 and --emergency keys.
 Keys are made directly through the gateway emulator's seeding endpoint and hvac, never through
-Ansible. Peak memory: the sum of the PSS (proportional set size, /proc/<pid>/smaps_rollup, so pages
+Ansible; the inventories set ``apikeys_rate_limit: {provider: unlimited, store: unlimited}`` (the local
+servers have no limits; the default budgets would pace the runs). Peak memory: the sum of the PSS (proportional set size, /proc/<pid>/smaps_rollup, so pages
 forked workers share with their parent count once) of ansible-playbook and every descendant, sampled
 every 50 ms; the sum of their RSS is printed beside it. CPU: user + system seconds of the whole tree
 (getrusage of the waited-for children), a figure a busy shared machine disturbs less than the wall time.
@@ -49,13 +50,13 @@ import hvac
 import requests
 import yaml
 
-from _common import BIN, OLD, ROOT
+from _common import BIN, OLD, ROOT, UNLIMITED
 from emergency import emergency
 from tests.bench.bench import Bench, start_all
 
 FAST = {"apikeys_grace_period": "2s", "apikeys_clock_skew": "0s", "apikeys_usage_evidence": {"source": "none"}}
 COMMON_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-               "apikeys_vault_allow_http": True, "apikeys_rotation_frequency": "30d", **FAST}
+               "apikeys_vault_allow_http": True, "apikeys_rotation_frequency": "30d", **FAST, **UNLIMITED}
 BARE_PLAY = "- hosts: {hosts}\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n        msg: hello\n"
 PARTS = ("raw", "rotate", "revoke", "one", "emergency")
 

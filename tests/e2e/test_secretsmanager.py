@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from .conftest import World
-from .secretsmanager import admin, consumer_reads, current, rotator, sm_key, stages, tags
+from .secretsmanager import POLICY_FILE, admin, consumer_reads, current, rotator, sm_key, stages, tags
 
 
 def test_rotate_then_revoke_after_grace(world: World) -> None:
@@ -83,9 +83,10 @@ def test_import_creates_the_secret_and_a_monitor_reads_the_state_without_the_val
     iam = world.bench.moto.client("iam")
     user = f"monitor-{world.prefix}"
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="describe-only", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": "*"}]}))
+    shipped = json.loads((POLICY_FILE.parent / "aws-secretsmanager-monitor.json").read_text())
+    for statement in shipped["Statement"]:
+        statement["Resource"] = "*"  # moto evaluates actions against the resource "*" only
+    iam.put_user_policy(UserName=user, PolicyName="monitor", PolicyDocument=json.dumps(shipped))
     made = iam.create_access_key(UserName=user)["AccessKey"]
     seen = world.playbook(str(monitor), extra_env={"AWS_ACCESS_KEY_ID": made["AccessKeyId"],
                                                    "AWS_SECRET_ACCESS_KEY": made["SecretAccessKey"]})

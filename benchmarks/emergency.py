@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str])
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / "rotate.yml"),
                "--tags", "emergency", "-e", "secret=breach", "-e", "confirm=breach"]
     revoked: dict[str, float] = {}
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while len(revoked) < len(compromised) and time.perf_counter() - started < 600:
@@ -53,6 +55,8 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str])
         time.sleep(0.02)
     output, _unused = process.communicate()
     returned = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if process.returncode != 0 or len(revoked) < len(compromised):
         sys.exit(f"emergency run failed (rc {process.returncode}, {len(revoked)}/{len(compromised)} revoked)\n"
                  + output[-3000:])
@@ -64,7 +68,7 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str])
         if data["key_id"] == key_id or old.status_code != 401 or new.status_code != 200:
             sys.exit(f"{host}: not replaced as expected")
     times = sorted(revoked.values())
-    return {"first": times[0], "median": statistics.median(times), "last": times[-1], "returned": returned}
+    return {"first": times[0], "median": statistics.median(times), "last": times[-1], "returned": returned, "cpu": cpu}
 
 
 def main() -> int:

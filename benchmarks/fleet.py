@@ -484,7 +484,7 @@ def main() -> int:
                     target += f" ({verdict(times['first'] <= 2 and times['last'] <= 5)})"
                 report.add(f"emergency, {count} key{'s' if count > 1 else ''}: compromised key revoked at the provider",
                            f"first {times['first']:.2f} s, median {times['median']:.2f} s, last {times['last']:.2f} s; "
-                           f"command returned {times['returned']:.2f} s", target)
+                           f"command returned {times['returned']:.2f} s ({times['cpu']:.1f} s CPU)", target)
     report.notes.append(f"after:  {os.cpu_count()} cores, load average "
                         f"{', '.join(f'{value:.2f}' for value in os.getloadavg())}; benchmark took "
                         f"{time.perf_counter() - started:.0f} s")

@@ -21,7 +21,7 @@ import hvac
 import requests
 import yaml
 
-from _common import BIN, ROOT, gateway_key, sendgrid_key, timed
+from _common import BIN, ROOT, UNLIMITED, gateway_key, sendgrid_key, timed
 from tests.bench.bench import start_all
 
 
@@ -47,7 +47,8 @@ def main() -> int:
         inventory = Path(workdir) / "inventory.yml"
         inventory.write_text(yaml.safe_dump({"all": {"vars": {
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "apikeys_vault_allow_http": True, "apikeys_rotation_frequency": "30d", "apikeys_grace_period": "1h"},
+            "apikeys_vault_allow_http": True, "apikeys_rotation_frequency": "30d", "apikeys_grace_period": "1h",
+            **UNLIMITED},
             "hosts": hosts, "children": groups}}))
         bare = Path(workdir) / "bare.yml"
         bare.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"

@@ -394,5 +394,5 @@ def test_secretsmanager_survives(world: World, aws_proxy: Any, case: str) -> Non
     if rerun.rc != 0:  # the first run (or the race's winner) already rotated: the re-run finds the key in grace
         assert "awaits revocation" in rerun.output, rerun.output[-3000:]
     assert final["previous_key_id"] == key.key_id and world.live_key_ids(key) == {key.key_id, final["key_id"]}
-    for secret in {key.secret, final["key"], env["AWS_SECRET_ACCESS_KEY"]}:
+    for secret in (key.secret, final["key"], env["AWS_SECRET_ACCESS_KEY"]):
         assert secret not in run.output and secret not in rerun.output, "a secret was printed"

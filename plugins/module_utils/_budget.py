@@ -21,6 +21,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import math
 import os
 import stat
 import struct
@@ -284,11 +285,12 @@ class Budget:
 def _sane(state: tuple[float, float, float], now: float) -> tuple[float, float, float]:
     """State read from a file, clamped: a clock set back, or a far-future value, never blocks for long."""
     tat, paused, epoch = state
-    if not tat == tat or tat > now + 86400:  # NaN, or a day ahead (a clock set back): start again
+    if math.isnan(tat) or tat > now + 86400:  # NaN, or a day ahead (a clock set back): start again
         tat = 0.0
-    if not paused == paused or paused > now + MAX_PAUSE:
-        paused = now + MAX_PAUSE if paused == paused else 0.0
-    return tat, paused, epoch if epoch == epoch else 0.0
+    if math.isnan(paused):
+        paused = 0.0
+    paused = min(paused, now + MAX_PAUSE)
+    return tat, paused, 0.0 if math.isnan(epoch) else epoch
 
 
 # -- one Budget object per name in a process -----------------------------------------------------------------

@@ -15,6 +15,7 @@ says how old it may be. Outside an Ansible run (unit tests, scripts) only the pr
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -27,6 +28,7 @@ from .stores import _vault_tokens
 _LOCK = threading.Lock()
 _MEMORY: dict[str, dict[str, list[Any]]] = {}  # scope -> name -> [value, when]
 _FILE_NAME = "facts.json"
+_SWEPT: list[bool] = []  # finished runs' facts looked for once per process
 _MAX_BYTES = 1 << 20
 
 
@@ -34,9 +36,44 @@ def _run_file() -> Optional[str]:
     """The facts file of this run, or None outside an ansible-playbook run (or without a private directory)."""
     try:
         owner = _vault_tokens.run_owner()
-        return os.path.join(_vault_tokens.run_dir(owner), _FILE_NAME) if owner else None
+        if not owner:
+            return None
+        directory = _vault_tokens.run_dir(owner)
     except (OSError, ValueError, ImportError):
         return None
+    if not _SWEPT:
+        _SWEPT.append(True)
+        sweep(os.path.dirname(directory))
+    return os.path.join(directory, _FILE_NAME)
+
+
+def sweep(root: str) -> None:
+    """Remove the facts of finished runs under ``root`` (and their directory when nothing else is left in it).
+
+    A run's directory holds its facts and, when it logged in, its token broker's files; the broker removes its
+    own when the run ends, this removes ours: the first task of each later run looks once.
+    """
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) != 3 or parts[0] != "run" or not parts[1].isdigit():
+            continue
+        if str(_vault_tokens.start_time(int(parts[1]))) == parts[2]:
+            continue  # that ansible-playbook still runs
+        directory = os.path.join(root, name)
+        try:
+            leftovers = [n for n in os.listdir(directory) if n in (_FILE_NAME, _FILE_NAME + ".lock")
+                         or n.startswith(".facts-")]
+        except OSError:
+            continue
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, leftover))
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)  # fails while the broker's own files are there: it removes them and the directory
 
 
 def _read_file(path: str) -> dict[str, Any]:

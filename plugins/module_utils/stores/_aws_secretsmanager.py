@@ -249,7 +249,9 @@ class SecretsManagerStore(Store):
                                  "restore it first)") from None
             raise StoreError(f"secretsmanager: read {path} refused ({code})") from None
         data = _record(path, answer.get("SecretString"))
-        return Entry(data=data, version=answer.get("VersionId"))
+        # the tags too, as Vault's read carries custom_metadata: a merge of metadata (Session.annotate) keeps the rest
+        described = self.describe(path)
+        return Entry(data=data, version=answer.get("VersionId"), metadata=_tags(described) if described else {})
 
     def read_metadata(self, path: str) -> Optional[Entry]:
         """The non-secret state from the tags (``DescribeSecret`` only), or None when there is no record."""

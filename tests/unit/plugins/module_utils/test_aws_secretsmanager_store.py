@@ -16,6 +16,7 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._config import Ke
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import CasConflict, RotationRefused, \
     StoreError, StoreUnavailable
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
+from ansible_collections.apikeys.rotation.plugins.module_utils._session import Session
 from ansible_collections.apikeys.rotation.plugins.module_utils._retry import RetryPolicy
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._aws_secretsmanager import PENDING_PREFIX, \
     SecretsManagerStore
@@ -223,6 +224,8 @@ def test_metadata_is_in_tags_readable_without_the_value(aws):
     assert entry.metadata == {"phase": "grace", "key_id": "k2"}
     tags = {t["Key"]: t["Value"] for t in aws.describe_secret(SecretId=NAME)["Tags"]}
     assert tags["apikeys:phase"] == "grace" and "apikeys:last_error" not in tags
+    read = store.read(NAME)
+    assert read is not None and read.metadata == {"phase": "grace", "key_id": "k2"}, "a read carries the metadata"
 
 
 def test_the_clock_is_the_date_of_the_last_answer(aws):
@@ -260,3 +263,13 @@ def test_a_whole_rotation_on_the_store(aws):
     assert not any("AWSPENDING" in s for s in stages(aws).values())
     meta = store.read_metadata(NAME)
     assert meta is not None and meta.metadata["phase"] == "grace"
+
+
+def test_annotating_the_metadata_keeps_the_rest(aws):
+    """Session.annotate (api_key_notify's outcome) merges into the tags, as with Vault's custom_metadata."""
+    store = make_store()
+    store.write(NAME, {"key": "sk-1", "key_id": "k1"}, cas=ABSENT)
+    store.set_metadata(NAME, {"phase": "idle", "key_id": "k1"})
+    session = Session(KeyConfig(name="mailer", provider="fake", vault_path=NAME, store="aws_secretsmanager"), store)
+    assert session.annotate({"last_notify": "delivered"}) is None
+    assert store.read_metadata(NAME).metadata == {"phase": "idle", "key_id": "k1", "last_notify": "delivered"}

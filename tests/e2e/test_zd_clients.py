@@ -27,6 +27,7 @@ from tests.bench.bench import Bench
 from tests.bench.harness.agent import FileSource
 from tests.bench.harness.aws_sm import SecretsManagerSource
 from tests.bench.harness.bao_agent import leftover_agents, parse_rendered, start_agent, template_contents
+from tests.bench.harness.consumers import ConsumerPool, ConsumerSpec
 from tests.bench.harness.keys import consumer_access, consumer_aws_access
 
 
@@ -65,10 +66,11 @@ def test_bao_agent_renders_and_re_renders_a_record_and_logs_no_key(bench: Bench,
                                                         secret={"key": secrets[number], "key_id": f"kid-{number}"})
             # the agent re-reads within the render interval; the consumer sees the new file at once (inode/mtime)
             took = wait_for(lambda: source.get().key_id == f"kid-{number}", 5.0)  # noqa: B023 - evaluated in the loop
-            assert took < 2.0 and source.get().key == secrets[number]
-        assert agent.renders() >= 3
+            print(f"bao agent (static_secret_render_interval 1s): write -> consumer has the new key in {took:.2f} s")
+            assert took < 3.0 and source.get().key == secrets[number]  # 1 s interval, on a loaded machine
     finally:
         agent.stop()
+    assert agent.renders() >= 3  # counted in its log, complete once it stopped
     assert not agent.alive() and agent.pid not in leftover_agents(str(directory))
     assert not rendered.exists() and not (directory / "token").exists()
     log = agent.log.read_text()
@@ -97,7 +99,8 @@ def test_secret_cache_consumer_follows_awscurrent_and_keeps_its_key_on_errors(be
 
     admin.put_secret_value(SecretId=name, SecretString=json.dumps({"key": "sm-secret-1", "key_id": "kid-1"}))  # moves AWSCURRENT
     took = wait_for(lambda: source.get().key_id == "kid-1", 5.0)
-    assert took <= 1.5 and source.get().key == "sm-secret-1"
+    print(f"SecretCache (secret_refresh_interval 1): AWSCURRENT moved -> consumer has the new key in {took:.2f} s")
+    assert took < 2.5 and source.get().key == "sm-secret-1"  # randint(0, 1) s, on a loaded machine
 
     with pytest.raises(ClientError):  # the consumer's IAM user reads, never writes
         access.client().put_secret_value(SecretId=name, SecretString="{}")
@@ -110,3 +113,25 @@ def test_secret_cache_consumer_follows_awscurrent_and_keeps_its_key_on_errors(be
     assert broken.get().key_id == "kid-1" and broken.errors == 0  # SecretCache serves the cached version on a failed refresh
     with pytest.raises(ValueError):
         SecretsManagerSource(access, name, refresh_interval=0)
+
+
+def test_consumer_pool_stops_its_agents_when_a_worker_cannot_start(bench: Bench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool starts the bao agents before its worker processes; a worker that cannot start leaves no agent behind."""
+    prefix = "zdc" + uuid.uuid4().hex[:6]
+    vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
+    vault.secrets.kv.v2.create_or_update_secret(path=f"zd/{prefix}/k", mount_point="secret", secret={"key": "pool-secret", "key_id": "kid"})
+    access = consumer_access(vault, bench.openbao.url, prefix, agent=True)
+    spec = ConsumerSpec(name="app", group="g", provider="gateway", url="http://127.0.0.1:9/", vault_path=f"secret/zd/{prefix}/k",
+                        source="agent")
+    directory = tmp_path / "apikeys-zd-pool"
+    pool = ConsumerPool([spec], access, directory, agent_vault=access)
+    started: list[int] = []
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        started.extend(agent.pid for agent in pool.agents)  # the agent was running when the worker failed
+        raise OSError("cannot spawn")
+
+    monkeypatch.setattr(pool._ctx, "Process", no_process)  # pylint: disable=protected-access
+    with pytest.raises(OSError, match="cannot spawn"):
+        pool.start()
+    assert started and not pool.agents and not leftover_agents(str(directory))

@@ -294,14 +294,17 @@ class ConsumerPool:
     def start(self, timeout: float = 60.0) -> ConsumerPool:
         try:
             self._start_agents()
-        except BaseException:
+            for args in self._args:
+                proc = self._ctx.Process(target=_worker, args=(args, self._stop, self._events),
+                                         name=f"zd-consumers-{args.index}", daemon=True)
+                proc.start()
+                self._procs.append(proc)
+        except BaseException:  # e.g. a worker that cannot be spawned: no agent may outlive the pool
+            self._stop.set()
+            for proc in self._procs:
+                proc.join(timeout=10)
             self._stop_agents()
             raise
-        for args in self._args:
-            proc = self._ctx.Process(target=_worker, args=(args, self._stop, self._events),
-                                     name=f"zd-consumers-{args.index}", daemon=True)
-            proc.start()
-            self._procs.append(proc)
         self._draining.set()
         self._drainer = threading.Thread(target=self._drain, name="zd-consumer-events", daemon=True)
         self._drainer.start()

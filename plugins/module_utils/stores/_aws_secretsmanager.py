@@ -190,7 +190,8 @@ class SecretsManagerStore(Store):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in THROTTLED or status == 429:
-            return Retryable(StoreUnavailable(f"secretsmanager: {what}: throttled ({code or status}); retried"))
+            return Retryable(StoreUnavailable(f"secretsmanager: {what}: throttled ({code or status}); retried"),
+                             throttled=True)  # the store's rate budget pauses for every user (_budget.py)
         if code in DENIED:
             return StoreForbidden(f"secretsmanager: permission denied ({code}) to {what}: the policy needs "
                                   f"{ACTIONS[action]} on this secret (docs/policies/aws-secretsmanager-rotator.json); "

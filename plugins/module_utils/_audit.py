@@ -22,6 +22,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 from datetime import datetime
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
@@ -38,6 +39,10 @@ FACILITY_AUTHPRIV = 10
 SEVERITY_INFO, SEVERITY_WARNING = 6, 4
 #: AWX / Automation Controller extra vars (and their older ``tower_`` names) that say who launched a job
 AWX_VARS = ("job_id", "user_name", "job_launch_type", "job_template_name", "schedule_name", "workflow_job_id")
+
+
+#: one event at a time in this process, to all its destinations
+EMITTING = threading.Lock()
 
 
 def default_log_path(environ: Optional[dict[str, str]] = None) -> str:
@@ -253,15 +258,16 @@ class AuditTrail:
         self.lines.append(text)
         failure = item.get("result") == "failed"
         warnings = []
-        for destination in (self.file, self.syslog):
-            if destination is None:
-                continue
-            try:
-                destination.send(text, failure)
-            except (OSError, ValueError) as exc:
-                warnings.append(f"key '{self.key}': {destination.describe()} failed "
-                                f"({getattr(exc, 'strerror', None) or type(exc).__name__}); this event was not "
-                                f"recorded there: {text}")
+        with EMITTING:  # keys run concurrently in one process (api_key_batch): every sink gets the same order
+            for destination in (self.file, self.syslog):
+                if destination is None:
+                    continue
+                try:
+                    destination.send(text, failure)
+                except (OSError, ValueError) as exc:
+                    warnings.append(f"key '{self.key}': {destination.describe()} failed "
+                                    f"({getattr(exc, 'strerror', None) or type(exc).__name__}); this event was not "
+                                    f"recorded there: {text}")
         return warnings
 
 

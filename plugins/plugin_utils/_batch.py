@@ -33,7 +33,7 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._audit import AWX
 OPERATIONS = ("rotate", "emergency", "revoke_after_grace")
 MODULES = ("api_key_info", "api_key_create", "vault_key_write", "api_key_watch", "api_key_revoke", "key_usage_check")
 #: variables of the batch's own task passed to every key (AWX job details, read by the audit trail)
-SHARED_VARS = tuple(AWX_VARS) + tuple(f"tower_{name}" for name in AWX_VARS) + ("ansible_check_mode",)
+SHARED_VARS = tuple(f"{prefix}{name}" for prefix in ("awx_", "tower_") for name in AWX_VARS)
 SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"}
 
 

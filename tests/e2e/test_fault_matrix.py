@@ -236,7 +236,7 @@ def test_twilio_survives(world: World, case: str) -> None:
     else:
         assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
         assert not world.works(key, key.secret, key.key_id), "the old key is deleted"
-    for secret in {key.secret, final["key"], world.bench.twilio_auth_token}:
+    for secret in (key.secret, final["key"], world.bench.twilio_auth_token):
         assert secret not in run.output and secret not in rerun.output, "a secret was printed"
 
 
@@ -301,7 +301,7 @@ def test_stripe_survives(world: World, case: str) -> None:
     else:
         assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
         assert not world.works(key, key.secret, key.key_id), "the old key is expired, and dead"
-    for secret in {key.secret, final["key"], world.bench.stripe_management_key}:
+    for secret in (key.secret, final["key"], world.bench.stripe_management_key):
         assert secret not in run.output and secret not in rerun.output, "a secret was printed"
 
 

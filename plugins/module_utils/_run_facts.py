@@ -21,13 +21,15 @@ import os
 import tempfile
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from .stores import _vault_tokens
 
 _LOCK = threading.Lock()
 _MEMORY: dict[str, dict[str, list[Any]]] = {}  # scope -> name -> [value, when]
 _FILE_NAME = "facts.json"
+_ASKING: dict[tuple[str, str], Any] = {}  # (scope, name) -> set once the process's first ask of it is over
+ASK_WAIT = 5.0
 _SWEPT: list[bool] = []  # finished runs' facts looked for once per process
 _MAX_BYTES = 1 << 20
 
@@ -102,6 +104,26 @@ def get(scope: str, name: str, max_age: Optional[float] = None) -> Any:
     return found[0]
 
 
+@contextlib.contextmanager
+def asking(scope: str, name: str) -> Iterator[None]:
+    """Around looking up a fact and, if missing, asking the store for it. The first thread of the process to do so
+    asks; the others wait for it (at most ASK_WAIT seconds), then look again: a batch's workers starting together
+    ask once, not once each. Once that first ask is over, nobody waits: a store that failed is asked in parallel."""
+    with _LOCK:
+        first = (scope, name) not in _ASKING
+        if first:
+            _ASKING[(scope, name)] = threading.Event()
+        done = _ASKING[(scope, name)]
+    if not first:
+        done.wait(ASK_WAIT)
+        yield
+        return
+    try:
+        yield
+    finally:
+        done.set()
+
+
 def put(scope: str, name: str, value: Any) -> None:
     """Keep a fact (a JSON value, no secret) for this process and for the run's later tasks."""
     entry = [value, time.time()]
@@ -146,6 +168,7 @@ def _update_file(scope: str, name: Optional[str], entry: Optional[list[Any]]) ->
 def _after_fork() -> None:
     global _LOCK  # pylint: disable=global-statement
     _LOCK = threading.Lock()
+    _ASKING.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -150,6 +150,10 @@ class VaultKV2Store(Store):
 
     def _split(self, path: str) -> tuple[str, str]:
         """Split ``secret/apikeys/stripe`` into mount ``secret`` and ``apikeys/stripe``, asking Vault."""
+        with _run_facts.asking(self.facts_scope, "kv2_mounts"):  # a batch's threads: one asks, the others read it
+            return self._split_path(path)
+
+    def _split_path(self, path: str) -> tuple[str, str]:
         path = path.strip("/")
         if not self._mounts:  # KV v2 mounts this run has already checked (_run_facts)
             known = _run_facts.get(self.facts_scope, "kv2_mounts")
@@ -252,6 +256,10 @@ class VaultKV2Store(Store):
     def now(self) -> Optional[datetime]:
         """Vault's clock: ``server_time_utc`` of ``sys/health`` (unauthenticated; seconds), asked once per run
         and store (then this clock plus the offset measured, for CLOCK_FACT_AGE seconds)."""
+        with _run_facts.asking(self.facts_scope, "clock_offset"):  # a batch's threads: one asks, the others read it
+            return self._measured_now()
+
+    def _measured_now(self) -> Optional[datetime]:
         offset = _run_facts.get(self.facts_scope, "clock_offset", max_age=CLOCK_FACT_AGE)
         if isinstance(offset, (int, float)):
             return datetime.fromtimestamp(time.time() + offset, tz=timezone.utc)

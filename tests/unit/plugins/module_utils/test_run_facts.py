@@ -32,3 +32,39 @@ def test_the_facts_of_finished_runs_are_swept_and_running_ones_kept(tmp_path) ->
     assert not finished.exists()
     assert sorted(p.name for p in with_broker.iterdir()) == ["broker.sock"]
     assert (tmp_path / "unrelated").exists()
+
+
+def test_threads_starting_together_ask_once_and_a_failure_is_not_serialised(monkeypatch) -> None:
+    import threading  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setattr(_run_facts, "_MEMORY", {})
+    monkeypatch.setattr(_run_facts, "_ASKING", {})
+    asked: list[float] = []
+
+    def lookup(fail: bool) -> None:
+        with _run_facts.asking("vault|y", "clock_offset"):
+            if _run_facts.get("vault|y", "clock_offset") is None:
+                asked.append(time.time())
+                time.sleep(0.2)  # the store's answer
+                if not fail:
+                    _run_facts.put("vault|y", "clock_offset", 0.5)
+
+    threads = [threading.Thread(target=lookup, args=(False,)) for _index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(asked) == 1  # eight threads, one request
+
+    monkeypatch.setattr(_run_facts, "_MEMORY", {})
+    monkeypatch.setattr(_run_facts, "_ASKING", {})
+    asked.clear()
+    began = time.time()
+    threads = [threading.Thread(target=lookup, args=(True,)) for _index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(asked) == 8  # the store failed: each asks...
+    assert time.time() - began < 0.2 * 8 * 0.75  # ...in parallel after the first, not one after another

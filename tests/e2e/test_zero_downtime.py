@@ -27,7 +27,7 @@ from tests.bench.harness.scenario import CONTROL_A, CONTROL_B, REAL, Config, Rep
 from tests.bench.harness.store import split_path
 
 CONFIG = Config(consumers=20, cycles=5, cohorts=1, keys_per_cohort=4, sm_keys_per_cohort=1, sm_refresh=2, rate=10.0, ttl=0.5, render_interval=0.5,
-                grace=6, control_consumers=12, control_b_ttl=300.0, control_b_grace=1, processes=2, settle=1.0, max_seconds=150.0)
+                grace=6, control_consumers=12, control_b_ttl=300.0, control_b_grace=1, processes=2, settle=1.0, max_seconds=200.0)
 KINDS = {"vault", "file", "agent"} | ({"secretsmanager"} if CONFIG.sm_keys_per_cohort else set())
 SECRET_FIELDS = ("key", "previous_key", "pending_key", "revoking_key")
 

@@ -53,12 +53,16 @@ class Session:
         if self._offset is None:
             before = self.controller_clock()
             theirs = self.store.now()
+            after = self.controller_clock()
             if theirs is None:
                 self._offset = timedelta(0)
             else:
-                # the store's clock has whole seconds: allow one more second on top of the skew
+                # the store read its clock between before and after, in whole seconds: it is off only when outside
+                # [before - 1 s, after + 1 s] by more than the skew allowed (a slow answer is not a wrong clock)
                 offset = theirs - before
                 seconds = offset.total_seconds()
+                if seconds > 0:
+                    seconds = max(0.0, (theirs - after).total_seconds())
                 if abs(seconds) > self.cfg.clock_skew + 1:
                     side = "behind" if seconds > 0 else "ahead of"
                     raise ClockSkew(f"key '{self.cfg.name}': the controller's clock is {format_duration(abs(seconds))}"

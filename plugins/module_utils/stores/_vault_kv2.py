@@ -263,12 +263,14 @@ class VaultKV2Store(Store):
         offset = _run_facts.get(self.facts_scope, "clock_offset", max_age=CLOCK_FACT_AGE)
         if isinstance(offset, (int, float)):
             return datetime.fromtimestamp(time.time() + offset, tz=timezone.utc)
+        asked = time.time()
         answer = self._call("read the server time", lambda: self.client.adapter.get(
             "/v1/sys/health", params={"standbyok": "true", "perfstandbyok": "true"}))
+        answered = time.time()
         seconds = answer.get("server_time_utc") if isinstance(answer, dict) else None
         if not isinstance(seconds, (int, float)):
             return None
-        _run_facts.put(self.facts_scope, "clock_offset", seconds - time.time())
+        _run_facts.put(self.facts_scope, "clock_offset", clock_offset(seconds, asked, answered))
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
     def set_metadata(self, path: str, metadata: dict[str, str]) -> None:
@@ -276,6 +278,17 @@ class VaultKV2Store(Store):
         clean = {k: str(v)[:512] for k, v in metadata.items() if v not in (None, "")}
         self._call(f"update the metadata of {path}", lambda: self.client.secrets.kv.v2.update_metadata(
             path=sub, custom_metadata=clean, mount_point=mount))
+
+
+def clock_offset(server_seconds: float, asked: float, answered: float) -> float:
+    """The smallest offset (store minus controller, seconds) that the exchange allows.
+
+    The store read its clock somewhere between ``asked`` and ``answered`` (controller time) and cut it to whole
+    seconds, so the true offset lies in [server - answered, server + 1 - asked]. When 0 is in that range the clocks
+    agree as far as one exchange can tell: a slow answer (a loaded machine) is not a wrong clock.
+    """
+    low, high = server_seconds - answered, server_seconds + 1 - asked
+    return min(max(0.0, low), high) if low <= high else (low + high) / 2
 
 
 def _maybe_sent(exc: Exception) -> bool:

@@ -106,7 +106,7 @@ def test_secret_cache_consumer_follows_awscurrent_and_keeps_its_key_on_errors(be
         access.client().put_secret_value(SecretId=name, SecretString="{}")
 
     broken = SecretsManagerSource(access, name, refresh_interval=1)
-    broken._cache._client = boto3.client(  # pylint: disable=protected-access - the endpoint goes away
+    broken._cache._client = boto3.client(  # pylint: disable=protected-access  # the endpoint goes away
         "secretsmanager", endpoint_url="http://127.0.0.1:9", region_name=access.region, aws_access_key_id=access.access_key_id,
         aws_secret_access_key=access.secret_access_key, config=Config(retries={"total_max_attempts": 1}, connect_timeout=1))
     time.sleep(1.1)

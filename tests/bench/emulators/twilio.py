@@ -86,7 +86,7 @@ def new_sid(prefix: str) -> str:
 def new_secret() -> str:
     """An API key secret as Twilio shows them: 32 letters and digits."""
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(32))
+    return "".join(secrets.choice(alphabet) for _position in range(32))
 
 
 def new_auth_token() -> str:

@@ -37,7 +37,7 @@ path "auth/token/revoke-self" { capabilities = ["update"] }
 # a short grace, and no usage evidence to wait for (tests/e2e/test_revoke.py covers the evidence)
 FAST = {"apikeys_grace_period": "2s", "apikeys_clock_skew": "0s", "apikeys_usage_evidence": {"source": "none"}}
 # Environment a job must not inherit from this test process: only the credentials may bring it.
-FOREIGN = ("VAULT_", "BAO_", "AWS_", "SENDGRID_", "GATEWAY_", "APIKEYS_", "ANSIBLE_HASHI_VAULT_")
+FOREIGN = ("VAULT_", "BAO_", "AWS_", "SENDGRID_", "GATEWAY_", "STRIPE_", "TWILIO_", "APIKEYS_", "ANSIBLE_HASHI_VAULT_")
 
 
 class _Loader(yaml.SafeLoader):
@@ -57,6 +57,8 @@ def credential_inputs(world: World, vault: tuple[str, dict[str, str]] | None = N
     return dict([vault,
                  ("sendgrid", {"admin_key": bench.sendgrid_admin_key}),
                  ("gateway", {"admin_token": bench.gateway_admin_token}),
+                 ("stripe", {"management_key": bench.stripe_management_key}),
+                 ("twilio", {"auth_token": bench.twilio_auth_token}),
                  ("aws", {"access_key_id": bench.moto.admin_access_key_id,
                           "secret_access_key": bench.moto.admin_secret_access_key, "region": bench.moto.region})])
 
@@ -144,7 +146,8 @@ def gateway_key(world: World, **inventory: Any) -> Key:
 def test_every_job_template_and_credential_type_is_exercised() -> None:
     """The tests below launch each job template; of the Vault logins they run token, AppRole and JWT (docs/awx.md)."""
     assert set(TEMPLATES) == {"rotate", "revoke_after_grace", "rollback", "import", "emergency"}
-    assert set(TYPES) == {"vault_token", "vault_approle", "vault_jwt", "vault_kubernetes", "sendgrid", "gateway", "aws"}
+    assert set(TYPES) == {"vault_token", "vault_approle", "vault_jwt", "vault_kubernetes", "sendgrid", "gateway", "aws",
+                          "stripe", "twilio"}
     assert TEMPLATES["emergency"]["job_tags"] == "emergency"
     assert [q for q in TEMPLATES["import"]["survey"] if q["type"] == "password"][0]["variable"] == "import_key"
 
@@ -187,10 +190,12 @@ def test_schedules_of_one_cron_expression_then_revoke_after_grace_in_slices(worl
     """The workflow rotate -> revoke-after-grace as the schedules run it: the rotation schedules of one cron
     expression (one per chunk of keys) start together; revoke-after-grace runs as two concurrent slices."""
     weekly = {**FAST, "apikeys_schedule": "0 3 * * 0"}
-    keys = [world.key("sendgrid", **weekly), gateway_key(world, **weekly), world.key("aws_iam", **weekly)]
-    schedules = planned_schedules(world, "-e", "awx_config_schedule_chunk_size=2")
+    keys = [world.key("sendgrid", **weekly), gateway_key(world, **weekly), world.key("aws_iam", **weekly),
+            world.key("stripe", **weekly), world.key("twilio", **weekly)]
+    schedules = planned_schedules(world, "-e", "awx_config_schedule_chunk_size=3")
     rotations = [s for s in schedules if s["job_template"] == "apikeys: rotate"]
     assert [s["name"] for s in rotations] == ["apikeys: rotate at 0 3 * * 0 (1/2)", "apikeys: rotate at 0 3 * * 0 (2/2)"]
+    # the Stripe and Twilio keys' management credentials come only from their credential types (FOREIGN)
     assert TEMPLATES["rotate"]["simultaneous"] and not TEMPLATES["rotate"].get("sliced")
 
     launches = concurrently(*(lambda s=s: Launch(world, "rotate", {"secret": s["secret"]}) for s in rotations))

@@ -71,9 +71,9 @@ lint: setup awx
 molecule: setup
 	tests/molecule.sh
 
+# Issue 13's fleet measures against their floors, on the committed HEAD (docs/speed.md; ~8 minutes)
 bench: setup
-	$(BIN)/python benchmarks/rotate_one_key.py --runs 7 --fleet 100
-	$(BIN)/python benchmarks/emergency.py --fleet 100
+	$(BIN)/python benchmarks/fleet.py --at HEAD --sizes 100,1000 --runs 3
 
 clean:
 	rm -rf .build tests/output

@@ -45,7 +45,8 @@ class ActionModule(ActionBase):
         options = dict(args, started=started)
         run_dir = batch.new_run_dir(args["run_dir"])
         classes = batch.action_classes()
-        shared = {name: task_vars[name] for name in batch.SHARED_VARS if name in task_vars}
+        shared = {name: batch.plain(self._templar.template(task_vars[name])) for name in batch.SHARED_VARS if name in task_vars}
+        rendered = batch.Rendered(self._templar)  # a step's variables are all rendered already (key_vars, shared)
         hostvars = task_vars.get("hostvars") or {}
         check_mode, diff = bool(self._task.check_mode), bool(self._task.diff)
         runner = batch.RUNNERS[args["operation"]]
@@ -53,7 +54,7 @@ class ActionModule(ActionBase):
 
         def make_action(module: str, task: batch.StepTask) -> Any:
             return classes[module](task=task, connection=self._connection, play_context=self._play_context,
-                                   loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+                                   loader=self._loader, templar=rendered, shared_loader_obj=self._shared_loader_obj)
 
         def jobs() -> Iterator[tuple[str, Any]]:
             for key in keys:
@@ -75,7 +76,8 @@ class ActionModule(ActionBase):
 
 
 def key_vars(hostvars: Any, key: str, shared: dict[str, Any]) -> dict[str, Any]:
-    """The variables a step reads for ``key``: its apikeys_* variables (rendered for that key), its name, the run's."""
+    """The variables a step reads for ``key``: its apikeys_* variables (rendered for that key, as plain data), its name,
+    the run's."""
     own = hostvars[key]
-    found = {name: own[name] for name in own.keys() if isinstance(name, str) and name.startswith("apikeys_")}
+    found = {name: batch.plain(own[name]) for name in own.keys() if isinstance(name, str) and name.startswith("apikeys_")}
     return dict(shared, inventory_hostname=key, **found)

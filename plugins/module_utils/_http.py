@@ -11,6 +11,10 @@ adapter (``shared_adapter()``), so the keys of a batch, each with its own client
 the same few connections per provider endpoint. Each client keeps its own headers and accepts no cookies,
 so nothing of one key's client reaches another's requests. A forked child starts with a new pool: it
 never writes on a socket its parent also uses.
+
+The environment's proxy settings (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and CA bundle
+(``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are honoured as requests honours them, but read once per process and
+endpoint (scheme, host and port) instead of once per request: requests scans the whole environment on every request.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Iterable, Optional
+from urllib.parse import urlsplit
 
 from ._errors import ProviderError
 from ._retry import RetryPolicy, Retryable, call_with_retry
@@ -27,6 +32,8 @@ from ._scrub import Scrubber
 try:
     import requests
     import requests.adapters
+    from requests.sessions import merge_setting
+    from requests.utils import get_environ_proxies
     HAS_REQUESTS = True
 except ImportError:  # pragma: no cover - reported by the module
     HAS_REQUESTS = False
@@ -35,6 +42,8 @@ except ImportError:  # pragma: no cover - reported by the module
 DEFAULT_POOL_SIZE = 64
 _ADAPTER: list[Any] = []
 _ADAPTER_LOCK = threading.Lock()
+#: (scheme, netloc, no_proxy) -> (the environment's proxies for that endpoint, its CA bundle or None), per process
+_ENVIRONMENT: dict[tuple[str, str, Optional[str]], tuple[dict[str, str], Optional[str]]] = {}
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 #: request headers that never carry a credential (every other header's value is hidden from error texts)
@@ -106,7 +115,40 @@ def share_connections(session: "requests.Session") -> "requests.Session":
         session.mount("https://", adapter)
         session.mount("http://", adapter)
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    session.merge_environment_settings = _EnvironmentOnce(session)
     return session
+
+
+def _environment(url: str, no_proxy: Optional[str]) -> tuple[dict[str, str], Optional[str]]:
+    """The proxies the environment sets for ``url``'s endpoint and the CA bundle it names, read once per process."""
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc, no_proxy)
+    found = _ENVIRONMENT.get(key)
+    if found is None:
+        found = (get_environ_proxies(f"{parts.scheme}://{parts.netloc}/", no_proxy=no_proxy),
+                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None)
+        _ENVIRONMENT[key] = found
+    return found
+
+
+class _EnvironmentOnce:
+    """``requests.Session.merge_environment_settings`` with the environment read through ``_environment``:
+    the same merge (request settings first, then the environment's, then the session's)."""
+
+    def __init__(self, session: "requests.Session") -> None:
+        self.session = session
+
+    def __call__(self, url: str, proxies: Optional[dict[str, str]], stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        session = self.session
+        if session.trust_env:
+            env_proxies, ca_bundle = _environment(url, proxies.get("no_proxy") if proxies is not None else None)
+            if proxies is not None:
+                for name, value in env_proxies.items():
+                    proxies.setdefault(name, value)
+            if verify is True or verify is None:
+                verify = ca_bundle or verify
+        return {"proxies": merge_setting(proxies, session.proxies), "stream": merge_setting(stream, session.stream),
+                "verify": merge_setting(verify, session.verify), "cert": merge_setting(cert, session.cert)}
 
 
 def _forget_pool() -> None:
@@ -114,6 +156,7 @@ def _forget_pool() -> None:
     global _ADAPTER_LOCK  # pylint: disable=global-statement
     _ADAPTER_LOCK = threading.Lock()
     _ADAPTER.clear()
+    _ENVIRONMENT.clear()
 
 
 if hasattr(os, "register_at_fork"):

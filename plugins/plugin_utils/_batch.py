@@ -55,6 +55,40 @@ def action_classes() -> dict[str, Any]:
     return {m: import_module(f"ansible_collections.apikeys.rotation.plugins.action.{m}").ActionModule for m in MODULES}
 
 
+class Rendered:
+    """The templar a step is given: the key's variables come from ``hostvars``, which Ansible has already rendered
+    for that key (and the run's shared variables are rendered once by the batch), so templating them again, each
+    step, each variable, only costs time (ansible-core 2.19 does not template a rendered value again anyway).
+    Everything else is the batch task's own templar."""
+
+    def __init__(self, templar: Any) -> None:
+        self._templar = templar
+
+    def template(self, variable: Any, *args: Any, **kwargs: Any) -> Any:  # pylint: disable=unused-argument  # signature
+        return variable
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._templar, name)
+
+
+def plain(value: Any) -> Any:
+    """``value`` (a rendered variable) as plain dicts, lists, str, int and float: Ansible's tagged copies of them
+    (origin, trust) are slow to deep-copy, and each step's argument-spec validation deep-copies its arguments."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 class KeyRun:
     """One key's steps, each run by its module's action class exactly as the role's task ran it."""
 

@@ -43,7 +43,7 @@ def recap(stdout: str) -> dict[str, dict[str, int]]:
 
 def test_a_fleet_with_five_keys_failing_at_the_provider_rotates_the_others_and_names_the_five(world: World) -> None:
     gateway = world.bench.gateway.url
-    keys = [world.key("http") for _ in range(FLEET)]
+    keys = [world.key("http") for _number in range(FLEET)]
     bad = keys[10:10 + BAD]
     for number, key in enumerate(bad):  # their keys are created under consumers the provider refuses
         consumer = f"{world.prefix}bad{number}"
@@ -81,7 +81,7 @@ def test_a_fleet_with_five_keys_failing_at_the_provider_rotates_the_others_and_n
 
 
 def test_an_emergency_over_fifty_keys_leaves_every_compromised_key_rejected(world: World) -> None:
-    keys = [world.key("http") for _ in range(EMERGENCY)]
+    keys = [world.key("http") for _number in range(EMERGENCY)]
 
     run = world.playbook("rotate.yml", "--tags", "emergency", secret="all", confirm="all")
 

@@ -47,7 +47,7 @@ def test_progress_is_quiet_for_short_runs_then_says_done_failed_remaining_rate_e
     progress.tick()
     assert not lines
     clock.now += 2.1  # 5 s in: first line
-    for _ in range(49):
+    for _line in range(49):
         progress.count({"failed": False, "changed": True})
     progress.count({"failed": True})
     progress.tick()

@@ -80,8 +80,13 @@ def alive(world: World, key: Key) -> dict[str, str]:
     return {k["id"]: k["name"] for k in keys if not k["revoked"] and k["id"] in world.live_key_ids(key)}
 
 
+def record_key_ids(data: dict[str, Any]) -> set[str]:
+    """Every key id the record knows: current, previous, pending, being revoked."""
+    return {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
+
+
 def assert_nothing_unknown(world: World, key: Key, data: dict[str, Any]) -> None:
-    known = {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
+    known = record_key_ids(data)
     unknown = {i: n for i, n in alive(world, key).items() if i not in known and n != data.get("pending_key_name")}
     assert not unknown, f"keys alive at the provider that the store does not know: {unknown}"
 
@@ -184,6 +189,47 @@ def test_revocation_survives(world: World, proxy: TcpProxy, step: str, fault: st
     RESULTS[(step, fault)] = cell(outcome(run), met, left)
 
 
+#: The provider rows (Twilio, Stripe): a fault injected at the provider's emulator for one run, then a re-run.
+def faulted_key(world: World, provider: str, playbook: str, timeout: int) -> Key:
+    """A key with a 1 s grace and no usage evidence; for a revoke_after_grace row, rotated and past its grace."""
+    key = world.key(provider, apikeys_grace_period="1s", apikeys_clock_skew="0s",
+                    apikeys_usage_evidence={"source": "none"})
+    key.options.update(max_attempts=2, timeout=timeout)
+    if playbook == "revoke_after_grace.yml":
+        assert world.playbook("rotate.yml", secret=key.host).rc == 0
+        world.wait_past(world.record(key).data["previous_key_revocation_at"])
+    return key
+
+
+def run_with_emulator_fault(world: World, url: str, fault: dict[str, Any], playbook: str, key: Key) -> Run:
+    """Run ``playbook`` on ``key`` with ``fault`` injected at the emulator at ``url``; assert that it fired."""
+    fired = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
+    requests.post(url + "/__emulator/faults", json=fault, timeout=5).raise_for_status()
+    try:
+        run = world.playbook(playbook, secret=key.host)
+    finally:
+        requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
+
+    after = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
+    assert after == fired + fault.get("count", 1), "the fault fired"
+    return run
+
+
+def assert_rerun_converges(world: World, key: Key, playbook: str, run: Run, credential: str, old_key_gone: str) -> None:
+    """A re-run (taking over at once) finishes what the faulted run began; neither printed a secret."""
+    rerun = world.playbook(playbook, secret=key.host, rotate_resume_after="0s")
+
+    assert rerun.rc == 0, rerun.output[-3000:]
+    final = world.record(key).data
+    if playbook == "rotate.yml":
+        assert final["previous_key_id"] == key.key_id and world.live_key_ids(key) == {key.key_id, final["key_id"]}
+    else:
+        assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
+        assert not world.works(key, key.secret, key.key_id), old_key_gone
+    for secret in (key.secret, final["key"], credential):
+        assert secret not in run.output and secret not in rerun.output, "a secret was printed"
+
+
 #: Twilio rows: (playbook, the call the fault hits, the fault, the first run's outcome). The intent of a create
 #: that got no clear answer stays for the next run (rotate_resume_after=0s), which looks the key up by name.
 TWILIO_FAULTS = {
@@ -203,41 +249,18 @@ def test_twilio_survives(world: World, case: str) -> None:
     """A Twilio key through the provider faults: the fault fires, the old key works, no key is left
     alive that the store does not know, and a re-run converges."""
     playbook, fault, expected = TWILIO_FAULTS[case]
-    key = world.key("twilio", apikeys_grace_period="1s", apikeys_clock_skew="0s",
-                    apikeys_usage_evidence={"source": "none"})
-    key.options.update(max_attempts=2, timeout=1)
+    key = faulted_key(world, "twilio", playbook, timeout=1)
     url = world.bench.twilio.url
-    if playbook == "revoke_after_grace.yml":
-        assert world.playbook("rotate.yml", secret=key.host).rc == 0
-        world.wait_past(world.record(key).data["previous_key_revocation_at"])
-    fired = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
-    requests.post(url + "/__emulator/faults", json=fault, timeout=5).raise_for_status()
-    try:
-        run = world.playbook(playbook, secret=key.host)
-    finally:
-        requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
-
-    after = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
-    assert after == fired + fault.get("count", 1), "the fault fired"
+    run = run_with_emulator_fault(world, url, fault, playbook, key)
     assert outcome(run) == expected, run.output[-3000:]
     data = world.record(key).data
     assert world.works(key, data["key"], data["key_id"]), "the store's current key works"
     if playbook == "rotate.yml":
         assert world.works(key, key.secret, key.key_id), "the old key keeps working"
-    known = {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
+    known = record_key_ids(data)
     assert world.live_key_ids(key) <= known, "no key alive at Twilio that the store does not know"
 
-    rerun = world.playbook(playbook, secret=key.host, rotate_resume_after="0s")
-
-    assert rerun.rc == 0, rerun.output[-3000:]
-    final = world.record(key).data
-    if playbook == "rotate.yml":
-        assert final["previous_key_id"] == key.key_id and world.live_key_ids(key) == {key.key_id, final["key_id"]}
-    else:
-        assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
-        assert not world.works(key, key.secret, key.key_id), "the old key is deleted"
-    for secret in (key.secret, final["key"], world.bench.twilio_auth_token):
-        assert secret not in run.output and secret not in rerun.output, "a secret was printed"
+    assert_rerun_converges(world, key, playbook, run, world.bench.twilio_auth_token, "the old key is deleted")
 
 
 #: Stripe rows: (playbook, the fault, how many times it is injected, the first run's outcome, how many new keys
@@ -264,23 +287,10 @@ def test_stripe_survives(world: World, case: str) -> None:
     """A Stripe key through the provider faults: the fault fires, the old key works, no key is left alive
     that the store does not know, a retried create or expiry is replayed (one key, not two), a re-run converges."""
     playbook, fault, expected = STRIPE_FAULTS[case]
-    key = world.key("stripe", apikeys_grace_period="1s", apikeys_clock_skew="0s",
-                    apikeys_usage_evidence={"source": "none"})
-    key.options.update(max_attempts=2, timeout=2)
+    key = faulted_key(world, "stripe", playbook, timeout=2)
     url = world.bench.stripe.url
-    if playbook == "revoke_after_grace.yml":
-        assert world.playbook("rotate.yml", secret=key.host).rc == 0
-        world.wait_past(world.record(key).data["previous_key_revocation_at"])
     made_before = {k["id"] for k in requests.get(url + "/__emulator/keys", timeout=5).json()}
-    fired = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
-    requests.post(url + "/__emulator/faults", json=fault, timeout=5).raise_for_status()
-    try:
-        run = world.playbook(playbook, secret=key.host)
-    finally:
-        requests.delete(url + "/__emulator/faults", timeout=5).raise_for_status()
-
-    after = requests.get(url + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(fault["match"], 0)
-    assert after == fired + fault.get("count", 1), "the fault fired"
+    run = run_with_emulator_fault(world, url, fault, playbook, key)
     assert outcome(run) == expected, run.output[-3000:]
     made = [k for k in requests.get(url + "/__emulator/keys", timeout=5).json() if k["id"] not in made_before]
     assert len(made) <= 1, f"a retried create was repeated, not replayed: {made}"
@@ -288,21 +298,12 @@ def test_stripe_survives(world: World, case: str) -> None:
     assert world.works(key, data["key"], data["key_id"]), "the store's current key works"
     if playbook == "rotate.yml":
         assert world.works(key, key.secret, key.key_id), "the old key keeps working"
-    known = {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
+    known = record_key_ids(data)
     assert world.live_key_ids(key) <= known | {k["id"] for k in made if k["name"] == data.get("pending_key_name")}, \
         "no key alive at Stripe that the store does not know (but the intent's, found by name on the re-run)"
 
-    rerun = world.playbook(playbook, secret=key.host, rotate_resume_after="0s")
-
-    assert rerun.rc == 0, rerun.output[-3000:]
-    final = world.record(key).data
-    if playbook == "rotate.yml":
-        assert final["previous_key_id"] == key.key_id and world.live_key_ids(key) == {key.key_id, final["key_id"]}
-    else:
-        assert "previous_key_id" not in final and world.live_key_ids(key) == {final["key_id"]}
-        assert not world.works(key, key.secret, key.key_id), "the old key is expired, and dead"
-    for secret in (key.secret, final["key"], world.bench.stripe_management_key):
-        assert secret not in run.output and secret not in rerun.output, "a secret was printed"
+    assert_rerun_converges(world, key, playbook, run, world.bench.stripe_management_key,
+                           "the old key is expired, and dead")
 
 
 #: AWS Secrets Manager rows (the record's store, docs/stores.md): (the fault, the first run's outcome). The store is
@@ -384,9 +385,7 @@ def test_secretsmanager_survives(world: World, aws_proxy: Any, case: str) -> Non
     data = current(world, name)
     assert world.works(key, data["key"], data["key_id"]), "the record's current key works"
     assert world.works(key, key.secret, key.key_id), "the old key keeps working"
-    known = {data.get(f) for f in ("key_id", "previous_key_id", "pending_key_id", "revoking_key_id")} - {None}
-    unknown = {i: n for i, n in alive(world, key).items() if i not in known and n != data.get("pending_key_name")}
-    assert not unknown, f"keys alive at the provider that the record does not know: {unknown}"
+    assert_nothing_unknown(world, key, data)
 
     rerun = world.playbook("rotate.yml", extra_env=env, secret=key.host, rotate_resume_after="0s")
 

@@ -250,6 +250,19 @@ class World:
     def playbook(self, name: str, *args: str, extra_env: dict[str, str] | None = None, **extra_vars: Any) -> Run:
         return self.finish(*self.start_playbook(name, *args, extra_env=extra_env, **extra_vars))
 
+    def race(self, host: str, gate: Path, extra_env: dict[str, str] | None = None) -> list[Run]:
+        """Two rotate.yml runs of ``host`` that both read the record, wait before their first write, and are let go
+        together (the _checkpoint.py pause, in the directory ``gate``)."""
+        gate.mkdir()
+        env = dict(extra_env or {}, APIKEYS_TEST_PAUSE_AT=f"before_intent:{gate}")
+        started = [self.start_playbook("rotate.yml", extra_env=env, secret=host) for _twice in range(2)]
+        deadline = time.monotonic() + 60
+        while len(list(gate.glob("before_intent.reached.*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(list(gate.glob("before_intent.reached.*"))) == 2, "both runs read the record and wait"
+        (gate / "before_intent.go").touch()
+        return [self.finish(process, home) for process, home in started]
+
 
 @pytest.fixture(scope="session")
 def consumers() -> Iterator[Any]:

@@ -9,7 +9,6 @@ docs/fault-matrix.md holds a copy, checked against ``EXPECTED`` by ``test_the_do
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, Iterator
 
 import pytest
@@ -331,19 +330,6 @@ def aws_proxy(bench: Any) -> Iterator[Any]:
         yield running
 
 
-def _sm_race(world: World, host: str, env: dict[str, str]) -> list[Run]:
-    gate = world.tmp / "gate-race"
-    gate.mkdir()
-    started = [world.start_playbook("rotate.yml", extra_env=dict(env, APIKEYS_TEST_PAUSE_AT=f"before_intent:{gate}"),
-                                    secret=host) for _twice in range(2)]
-    deadline = time.monotonic() + 60
-    while len(list(gate.glob("before_intent.reached.*"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(list(gate.glob("before_intent.reached.*"))) == 2, "both runs read the record and wait"
-    (gate / "before_intent.go").touch()
-    return [world.finish(process, home) for process, home in started]
-
-
 @pytest.mark.parametrize("case", sorted(SECRETSMANAGER_FAULTS))
 def test_secretsmanager_survives(world: World, aws_proxy: Any, case: str) -> None:
     """A key kept in Secrets Manager through the store's faults: the fault fires, the old key works, no key is left
@@ -357,7 +343,7 @@ def test_secretsmanager_survives(world: World, aws_proxy: Any, case: str) -> Non
     operation = fault.get("operation", "")
     before = aws_proxy.fired(operation)
     if "race" in fault:
-        runs = _sm_race(world, key.host, env)
+        runs = world.race(key.host, world.tmp / "gate-race", env)
         got = "+".join(sorted(outcome(r) for r in runs))
         assert got == expected, "\n".join(r.output[-2000:] for r in runs)
         run = next(r for r in runs if r.rc != 0)

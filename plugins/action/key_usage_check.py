@@ -24,7 +24,7 @@ class ActionModule(KeyAction):
 
     def execute(self, rotation: Rotation, args: dict[str, Any]) -> dict[str, Any]:
         evidence = make_evidence(rotation.cfg.name, args["usage_evidence"], rotation.need_provider())
-        entry = rotation.require()
+        entry = rotation.require(held=True)  # the info step's read, if it just made one (read-only: decides only)
         data = entry.data
         out: dict[str, Any] = {"changed": False, "record": summary(data, entry.version)}
         if phase(data) != "grace":

@@ -24,7 +24,7 @@ from ._record import HIDDEN, known_ids, new_rotation_id, phase, with_incident
 from ._results import result
 from ._audit import AuditTrail
 from ._scrub import Scrubber
-from ._session import Session
+from ._session import HeldRecordStale, Session
 from ._timeutil import add_seconds, format_duration, from_iso, parse_duration, to_iso, utcnow
 from .providers._base import NewKey, Provider
 from .stores._base import ABSENT, Entry, Store
@@ -72,8 +72,10 @@ class Rotation:
     def read(self) -> Optional[Entry]:
         return self.session.read()
 
-    def require(self) -> Entry:
-        entry = self.read()
+    def require(self, held: bool = False, usable: Optional[Callable[[Entry], bool]] = None) -> Entry:
+        """The record (RotationRefused when there is none). ``held``: as the key's previous step on this thread
+        left it, if ``usable`` accepts it (see ``Session.read_held``), else read."""
+        entry = self.session.read_held(usable) if held else self.read()
         if entry is None:
             raise RotationRefused(f"key '{self.cfg.name}': {protocol.no_record(self.cfg.vault_path)}")
         return entry
@@ -154,8 +156,16 @@ class Rotation:
     # -- create: intent, create, pending, verify ---------------------------------------------------
 
     def create(self, resume_after: int = DEFAULT_RESUME_AFTER, emergency: bool = False) -> dict[str, Any]:
+        # a held record (the plan's read) serves only an idle one outside an emergency: then the next change is
+        # the intent's check-and-set write; taking over or containing calls the provider first, so they read
+        try:
+            return self._create(resume_after, emergency, held=not emergency)
+        except HeldRecordStale:  # the record changed after the plan read it: decide again on what it is now
+            return self._create(resume_after, emergency, held=False)
+
+    def _create(self, resume_after: int, emergency: bool, held: bool) -> dict[str, Any]:
         provider = self.need_provider()
-        entry = self.require()
+        entry = self.require(held=held, usable=lambda entry: phase(entry.data) == "idle")
         before = entry.data
         lease = resume_after or DEFAULT_RESUME_AFTER
         if emergency:
@@ -333,7 +343,8 @@ class Rotation:
                                 " it was revoked and the current key stays in use")
         waited = time.monotonic() - started
         done = self._owned(protocol.verified(data, self.clock()), lease)
-        entry = self.write(entry, done, "verified")
+        # the metadata stays as the pending write set it (phase, key ids): promotion follows, and publishes
+        entry = self.session.write(entry, done, "verified", publish=False)
         return self.result(True, f"new key {data['pending_key_id']} created, stored and verified "
                            f"(accepted after {waited:.1f}s)", before, done, entry.version,
                            rotation_id=rotation_id, key_id=data["pending_key_id"], owner=self.owner)
@@ -365,7 +376,12 @@ class Rotation:
 
     def promote(self, rotation_id: Optional[str] = None, emergency: bool = False) -> dict[str, Any]:
         """Make the verified pending key current: the owning run's, or a dead run's whose lease expired."""
-        entry = self.require()
+        try:  # no provider call here: the check-and-set write guards a held record (the create step's last write)
+            return self._promote(self.require(held=True), rotation_id, emergency)
+        except HeldRecordStale:  # changed since: decide on the record as it is now
+            return self._promote(self.require(), rotation_id, emergency)
+
+    def _promote(self, entry: Entry, rotation_id: Optional[str], emergency: bool) -> dict[str, Any]:
         data = entry.data
         if phase(data) != "pending" and rotation_id and data.get("last_rotation_id") == rotation_id:
             by = data.get("promoted_by")

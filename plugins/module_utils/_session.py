@@ -13,9 +13,15 @@
   record, nor its metadata, nor an audit line; a write attempted through it is a bug, refused.
 * Each write of the record is an event of the key's life: it is appended to the record's own bounded
   ``history`` (in the same check-and-set write) and, once written, sent to the audit trail (``_audit``).
+* The record last read or written (its answer arrived) is held for the next step of the same key on the same
+  thread (``held``): a step whose first act is a check-and-set write, or a read-only decision, starts from it
+  instead of reading again. A held copy is never the lease check before a provider call (``confirm`` reads),
+  and a copy gone stale only makes the check-and-set write fail, which is resolved by reading (``_resolve``).
 """
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
@@ -27,6 +33,46 @@ from ._record import SECRET_FIELDS, metadata, with_history
 from ._scrub import Scrubber
 from ._timeutil import format_duration, utcnow
 from .stores._base import Entry, Store, same_version
+
+#: how long a held record may serve the next step of its key (seconds): steps follow each other at once
+HELD_FOR = 30.0
+_HELD = threading.local()
+
+
+class HeldRecordStale(CasConflict):
+    """The check-and-set write of a held record failed: the record had changed since. The step is redone from
+    a fresh read (nothing was changed yet: this is the step's first write, before any provider change)."""
+
+
+def hold(store: Store, path: str, entry: Optional[Entry]) -> None:
+    """Keep ``entry`` (just read, or just written with its answer) for this thread's next step on ``path``."""
+    scope = getattr(store, "facts_scope", None)
+    if scope is None:
+        return
+    held = getattr(_HELD, "records", None)
+    if held is None:
+        held = _HELD.records = {}
+    held.clear()  # one key at a time per thread: only its latest record is kept
+    held[(scope, path)] = (time.monotonic(), entry)
+
+
+def take_held(store: Store, path: str) -> tuple[bool, Optional[Entry]]:
+    """(True, the record) if this thread holds a recent one for ``path`` (taken: it serves once), else (False, None)."""
+    scope = getattr(store, "facts_scope", None)
+    held = getattr(_HELD, "records", None)
+    if scope is None or not held:
+        return False, None
+    found = held.pop((scope, path), None)
+    if found is None or time.monotonic() - found[0] > HELD_FOR:
+        return False, None
+    return True, found[1]
+
+
+def forget_held() -> None:
+    """Drop what this thread holds (a step that failed: the next one reads)."""
+    held = getattr(_HELD, "records", None)
+    if held:
+        held.clear()
 
 
 class Session:
@@ -45,6 +91,8 @@ class Session:
         #: fields added to every event (the module, this run's owner token)
         self.context = dict(context or {})
         self._offset: Optional[timedelta] = None
+        #: the record ``read_held`` served from what the previous step held (its write may find it stale)
+        self._served: Optional[Entry] = None
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -84,34 +132,65 @@ class Session:
 
     def read(self) -> Optional[Entry]:
         entry = self.store.read(self.cfg.vault_path)
+        self._track(entry)
+        hold(self.store, self.cfg.vault_path, entry)
+        return entry
+
+    def read_held(self, usable: Optional[Callable[[Entry], bool]] = None) -> Optional[Entry]:
+        """The record as the previous step of this key left it on this thread (read or written), else read.
+
+        Only for a step that decides without calling a provider, or whose first change is a check-and-set
+        write: a stale copy then makes that write fail and be resolved, never act on an old record.
+        ``usable``: a held record it refuses (or no record held) is read again.
+        """
+        found, entry = take_held(self.store, self.cfg.vault_path)
+        if not found or entry is None or (usable is not None and not usable(entry)):
+            return self.read()
+        self._track(entry)
+        hold(self.store, self.cfg.vault_path, entry)
+        self._served = entry
+        return entry
+
+    def _track(self, entry: Optional[Entry]) -> None:
         if entry is not None:
             for name in SECRET_FIELDS:
                 if entry.data.get(name):
                     self.remember(str(entry.data[name]))
-        return entry
 
-    def write(self, entry: Entry, data: dict[str, Any], result: str) -> Entry:
+    def write(self, entry: Entry, data: dict[str, Any], result: str, publish: bool = True) -> Entry:
         """Replace the record read as ``entry`` with ``data`` (check-and-set), resolving a lost answer.
 
         ``result`` names the step (``intent``, ``pending``, ``rotated``...): the event appended to the
         record's ``history`` and, once the write is known to have landed, sent to the audit trail.
+        ``publish=False``: the metadata is left as the previous write set it (a write that changes nothing
+        a metadata reader sees but ``last_result`` and the lease time, and that the next write follows).
         """
         if self.read_only:
             raise ReadOnlyViolation(f"key '{self.cfg.name}': internal error: a read-only task tried to write the "
                                     f"record ({result}); nothing was written")
         event = transition_event(result, entry.data, data, self.now(), self.cfg.name, **self.context)
         data = with_history(data, dict(event, **(self.audit.stamp() if self.audit is not None else {})))
+        forget_held()  # until this write's outcome is known
         try:
-            version = self.store.write(self.cfg.vault_path, data, cas=entry.version)
+            try:
+                version = self.store.write(self.cfg.vault_path, data, cas=entry.version)
+            except CasConflict as exc:
+                version = self._resolve(entry, data, result, exc)
+            except StoreUnavailable as exc:
+                if not exc.maybe_applied:
+                    raise
+                version = self._resolve(entry, data, result, exc)
         except CasConflict as exc:
-            version = self._resolve(entry, data, result, exc)
-        except StoreUnavailable as exc:
-            if not exc.maybe_applied:
-                raise
-            version = self._resolve(entry, data, result, exc)
-        self.publish(data, result, "")
+            if entry is self._served:  # decided on a held copy: the caller decides again on a fresh read
+                self._served = None
+                raise HeldRecordStale(str(exc)) from None
+            raise
+        written = Entry(data=data, version=version)
+        hold(self.store, self.cfg.vault_path, written)
+        if publish:
+            self.publish(data, result, "")
         self.emit(event)
-        return Entry(data=data, version=version)
+        return written
 
     def emit(self, event: dict[str, Any]) -> None:
         """Send one event to the audit trail; a destination that failed becomes a warning of the task."""

@@ -155,7 +155,11 @@ def test_create_happy_path(store, provider):
     # intent, then pending, then verified: three check-and-set writes
     assert [phase(w) for w in store.writes] == ["intent", "pending", "pending"]
     assert "pending_key" not in store.writes[0]
-    assert store.meta[PATH]["last_result"] == "verified"
+    # the metadata is published by the intent and pending writes; the verification mark (same phase, same key
+    # ids) leaves it as the pending write set it, and the promotion publishes next
+    assert store.meta[PATH]["last_result"] == "pending"
+    assert store.meta[PATH]["phase"] == "pending" and store.meta[PATH]["pending_key_id"] == new_id
+    assert store.meta[PATH]["rotation_id"] == data["rotation_id"]
     assert_no_secret(store.meta, OLD_SECRET, new_secret)
     assert provider.revoked == []
 

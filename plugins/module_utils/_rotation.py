@@ -24,7 +24,7 @@ from ._record import HIDDEN, known_ids, new_rotation_id, phase, with_incident
 from ._results import result
 from ._audit import AuditTrail
 from ._scrub import Scrubber
-from ._session import HeldRecordStale, Session
+from ._session import Session
 from ._timeutil import add_seconds, format_duration, from_iso, parse_duration, to_iso, utcnow
 from .providers._base import NewKey, Provider
 from .stores._base import ABSENT, Entry, Store
@@ -156,16 +156,11 @@ class Rotation:
     # -- create: intent, create, pending, verify ---------------------------------------------------
 
     def create(self, resume_after: int = DEFAULT_RESUME_AFTER, emergency: bool = False) -> dict[str, Any]:
-        # a held record (the plan's read) serves only an idle one outside an emergency: then the next change is
-        # the intent's check-and-set write; taking over or containing calls the provider first, so they read
-        try:
-            return self._create(resume_after, emergency, held=not emergency)
-        except HeldRecordStale:  # the record changed after the plan read it: decide again on what it is now
-            return self._create(resume_after, emergency, held=False)
-
-    def _create(self, resume_after: int, emergency: bool, held: bool) -> dict[str, Any]:
         provider = self.need_provider()
-        entry = self.require(held=held, usable=lambda entry: phase(entry.data) == "idle")
+        # the record the plan read serves only when idle, outside an emergency: then the next change is the
+        # intent's check-and-set write (a record changed since the plan read it fails it: a conflict); taking
+        # over or containing calls the provider first, so they read
+        entry = self.require(held=not emergency, usable=lambda held: phase(held.data) == "idle")
         before = entry.data
         lease = resume_after or DEFAULT_RESUME_AFTER
         if emergency:
@@ -376,12 +371,7 @@ class Rotation:
 
     def promote(self, rotation_id: Optional[str] = None, emergency: bool = False) -> dict[str, Any]:
         """Make the verified pending key current: the owning run's, or a dead run's whose lease expired."""
-        try:  # no provider call here: the check-and-set write guards a held record (the create step's last write)
-            return self._promote(self.require(held=True), rotation_id, emergency)
-        except HeldRecordStale:  # changed since: decide on the record as it is now
-            return self._promote(self.require(), rotation_id, emergency)
-
-    def _promote(self, entry: Entry, rotation_id: Optional[str], emergency: bool) -> dict[str, Any]:
+        entry = self.require(held=True)  # the create step's last write: no provider call here, the write is cas
         data = entry.data
         if phase(data) != "pending" and rotation_id and data.get("last_rotation_id") == rotation_id:
             by = data.get("promoted_by")

@@ -14,9 +14,10 @@
 * Each write of the record is an event of the key's life: it is appended to the record's own bounded
   ``history`` (in the same check-and-set write) and, once written, sent to the audit trail (``_audit``).
 * The record last read or written (its answer arrived) is held for the next step of the same key on the same
-  thread (``held``): a step whose first act is a check-and-set write, or a read-only decision, starts from it
-  instead of reading again. A held copy is never the lease check before a provider call (``confirm`` reads),
-  and a copy gone stale only makes the check-and-set write fail, which is resolved by reading (``_resolve``).
+  thread (``read_held``): a step whose first change is a check-and-set write, or that only decides, starts from
+  it instead of reading again, as if it had read the record when the previous step left it. A change since then
+  is a change under the step: its check-and-set write fails (a conflict, resolved by ``_resolve``) and it stops,
+  changing nothing. A held copy is never the lease check before a provider call (``confirm`` reads).
 """
 from __future__ import annotations
 
@@ -37,11 +38,6 @@ from .stores._base import Entry, Store, same_version
 #: how long a held record may serve the next step of its key (seconds): steps follow each other at once
 HELD_FOR = 30.0
 _HELD = threading.local()
-
-
-class HeldRecordStale(CasConflict):
-    """The check-and-set write of a held record failed: the record had changed since. The step is redone from
-    a fresh read (nothing was changed yet: this is the step's first write, before any provider change)."""
 
 
 def hold(store: Store, path: str, entry: Optional[Entry]) -> None:
@@ -91,8 +87,6 @@ class Session:
         #: fields added to every event (the module, this run's owner token)
         self.context = dict(context or {})
         self._offset: Optional[timedelta] = None
-        #: the record ``read_held`` served from what the previous step held (its write may find it stale)
-        self._served: Optional[Entry] = None
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -148,7 +142,6 @@ class Session:
             return self.read()
         self._track(entry)
         hold(self.store, self.cfg.vault_path, entry)
-        self._served = entry
         return entry
 
     def _track(self, entry: Optional[Entry]) -> None:
@@ -172,19 +165,13 @@ class Session:
         data = with_history(data, dict(event, **(self.audit.stamp() if self.audit is not None else {})))
         forget_held()  # until this write's outcome is known
         try:
-            try:
-                version = self.store.write(self.cfg.vault_path, data, cas=entry.version)
-            except CasConflict as exc:
-                version = self._resolve(entry, data, result, exc)
-            except StoreUnavailable as exc:
-                if not exc.maybe_applied:
-                    raise
-                version = self._resolve(entry, data, result, exc)
+            version = self.store.write(self.cfg.vault_path, data, cas=entry.version)
         except CasConflict as exc:
-            if entry is self._served:  # decided on a held copy: the caller decides again on a fresh read
-                self._served = None
-                raise HeldRecordStale(str(exc)) from None
-            raise
+            version = self._resolve(entry, data, result, exc)
+        except StoreUnavailable as exc:
+            if not exc.maybe_applied:
+                raise
+            version = self._resolve(entry, data, result, exc)
         written = Entry(data=data, version=version)
         hold(self.store, self.cfg.vault_path, written)
         if publish:

@@ -1,4 +1,5 @@
-"""The record held between one key's steps on one thread (Session.read_held): fewer reads, same decisions.
+"""The record held between one key's steps on one thread (Session.read_held): fewer reads, and a record changed
+since the previous step left it is a change under the step: its check-and-set write fails, nothing changes.
 
 The store here is the in-memory one with a real check-and-set and a ``facts_scope`` (as Vault's store has),
 counting its reads; each step is a new Rotation (as each task of the role and each step of the batch is).
@@ -13,7 +14,7 @@ import pytest
 
 from ansible_collections.apikeys.rotation.plugins.module_utils import _session
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import KeyConfig
-from ansible_collections.apikeys.rotation.plugins.module_utils._errors import RotationRefused
+from ansible_collections.apikeys.rotation.plugins.module_utils._errors import CasConflict, LostOwnership
 from ansible_collections.apikeys.rotation.plugins.module_utils._protocol import intent, leased, promoted
 from ansible_collections.apikeys.rotation.plugins.module_utils._record import phase
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
@@ -91,26 +92,29 @@ def test_without_a_held_record_every_step_reads(store, provider):
     assert store.reads == 4  # create's first read, its two lease checks, promote's read
 
 
-def test_create_decides_again_when_the_record_changed_after_the_plan(store, provider):
-    """Another run wrote its intent after this run's plan read: the same refusal as a fresh read gives."""
+def test_a_record_changed_after_the_plan_stops_the_create(store, provider):
+    """Another run wrote its intent after this run's plan read: a conflict at the intent write, no key made."""
     planner = step(store, provider, read_only=True)
     planner.plan(planner.read())
     theirs = leased(intent(store.data(), "20260801T000000Z-aaaaaa", "apikeys-mailer-other", NOW), "run-other", NOW,
                     3600)
     store.write(PATH, theirs, cas=store.version())
-    with pytest.raises(RotationRefused, match="in progress: its lease runs until"):
+    with pytest.raises(CasConflict, match=r"another run \(run run-other, rotation 20260801T000000Z-aaaaaa\) "
+                                          "changed the record"):
         step(store, provider).create()
-    assert provider.created == [] and store.data()["lease_owner"] == "run-other"
+    assert provider.created == [] and store.data() == theirs
 
 
-def test_promote_decides_again_when_another_run_promoted(store, provider):
-    """A held record gone stale at promotion gives what a fresh read gives: promoted by the other run."""
+def test_a_record_changed_after_the_create_stops_the_promotion(store, provider):
+    """Another run finished this rotation between the steps: the promotion stops, naming it, and writes nothing."""
     created = step(store, provider).create()
     done = promoted(store.data(), NOW, 3600, False, "run-other")
     store.write(PATH, done, cas=store.version())
-    out = step(store, provider, owner=created["owner"]).promote(rotation_id=created["rotation_id"])
-    assert out["outcome"] == "promoted_by_other" and out["changed"] is False
-    assert store.data()["promoted_by"] == "run-other"
+    writes = len(store.writes)
+    with pytest.raises(LostOwnership, match="was finished by another run"):
+        step(store, provider, owner=created["owner"]).promote(rotation_id=created["rotation_id"])
+    assert len(store.writes) == writes and store.data()["promoted_by"] == "run-other"
+    assert provider.revoked == []
 
 
 def test_emergency_reads_the_record_itself(store, provider):

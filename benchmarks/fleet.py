@@ -164,38 +164,74 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return pss, rss
 
 
-class Run:
-    """One ansible-playbook command: its wall time and the peak memory of its whole process tree."""
+def banner_name(line: str) -> str:
+    """``TASK [role : name] ****`` -> ``role : name``; ``RUNNING HANDLER [x] **`` -> ``handler: x``; ``PLAY RECAP``."""
+    if "[" not in line or "]" not in line:
+        return line.rstrip("* ")
+    name = line[line.index("[") + 1:line.rindex("]")]
+    return f"handler: {name}" if line.startswith("RUNNING HANDLER") else name
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+
+class Run:
+    """One ansible-playbook command: its wall time, CPU, the peak memory of its whole process tree, and where
+    its time went: each task's share, from the moment its banner (``TASK [...]``) reached stdout to the next."""
+
+    BANNERS = ("TASK [", "RUNNING HANDLER [", "PLAY RECAP")
+
+    def __init__(self, command: list[str], env: dict[str, str], timeout: float = 3600.0) -> None:
         self.command = command
         self.env = env
+        self.timeout = timeout
         self.wall = self.cpu = 0.0
         self.peak_pss = self.peak_rss = self.peak_processes = 0
-        self.output = ""
+        self.lines: list[str] = []
+        self.banners: list[tuple[float, str]] = []  # (seconds since the start, banner)
+        self.samples: list[tuple[float, int]] = []  # (seconds since the start, PSS of the tree in KiB)
 
-    def _sample(self, pid: int, done: threading.Event) -> None:
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def _sample(self, pid: int, done: threading.Event, started: float) -> None:
         while not done.is_set():
             tree = descendants(pid)
             sizes = [memory_kib(each) for each in tree]
-            self.peak_pss = max(self.peak_pss, sum(p for p, _r in sizes))
+            pss = sum(p for p, _r in sizes)
+            self.samples.append((time.perf_counter() - started, pss))
+            self.peak_pss = max(self.peak_pss, pss)
             self.peak_rss = max(self.peak_rss, sum(r for _p, r in sizes))
             self.peak_processes = max(self.peak_processes, len(tree))
             done.wait(0.05)
+
+    def _read(self, stream: Iterable[str], started: float) -> None:
+        for line in stream:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            if line.startswith(self.BANNERS):
+                self.banners.append((time.perf_counter() - started, banner_name(line)))
 
     def __call__(self) -> "Run":
         done = threading.Event()
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
+        # its own session: a timeout stops ansible-playbook and every worker it forked
         process = subprocess.Popen(self.command, env=self.env, cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
-        sampler = threading.Thread(target=self._sample, args=(process.pid, done), daemon=True)
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        sampler = threading.Thread(target=self._sample, args=(process.pid, done, started), daemon=True)
+        reader = threading.Thread(target=self._read, args=(process.stdout, started), daemon=True)
         sampler.start()
+        reader.start()
         try:
-            self.output = process.communicate()[0]
-        except BaseException:
-            process.kill()  # interrupted: leave no ansible-playbook behind
+            process.wait(self.timeout)
+        except BaseException as exc:  # a timeout, or interrupted: leave no ansible-playbook behind
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                reader.join(5)
+                sys.exit(f"timed out after {self.timeout:.0f} s (--timeout): {' '.join(self.command)}\n"
+                         + "\n".join(self.lines[-40:]))
             raise
+        reader.join()
         self.wall = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
@@ -209,10 +245,19 @@ class Run:
         return (f"{self.peak_pss / 1024:.0f} MiB PSS ({self.peak_rss / 1024:.0f} MiB RSS), "
                 f"{self.peak_processes} processes")
 
+    def timeline(self) -> list[tuple[str, float, int]]:
+        """(what, seconds, peak PSS in KiB): start-up to the first task, each task (banner to the next banner),
+        the recap to the exit."""
+        marks = [(0.0, "start-up, inventory, play")] + self.banners + [(self.wall, "")]
+        return [(name if name != "PLAY RECAP" else "recap and exit", marks[i + 1][0] - at,
+                 max((pss for when, pss in self.samples if at <= when < marks[i + 1][0]), default=0))
+                for i, (at, name) in enumerate(marks[:-1])]
+
 
 class Ansible:
-    def __init__(self, bench: Bench, workdir: Path) -> None:
+    def __init__(self, bench: Bench, workdir: Path, timeout: float = 3600.0) -> None:
         self.workdir = workdir
+        self.timeout = timeout
         home = workdir / "home"
         home.mkdir(exist_ok=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_", "BAO_"))}
@@ -222,7 +267,7 @@ class Ansible:
 
     def run(self, inventory: Path | str, playbook: str, *extra: str, env: dict[str, str] | None = None) -> Run:
         command = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *extra]
-        return Run(command, dict(self.env, **(env or {})))()
+        return Run(command, dict(self.env, **(env or {})), self.timeout)()
 
     def bare(self, inventory: Path | str, host: str, env: dict[str, str] | None = None) -> Run:
         play = self.workdir / f"bare-{host}.yml"
@@ -304,6 +349,14 @@ class Report:
             print(note)
 
 
+def where_time_went(report: Report, run: Run, what: str, size: int) -> None:
+    """A note: each task's seconds and ms per key of one fleet run (see Run.timeline)."""
+    report.notes.append(f"\nwhere the time went, {what} over {size} keys ({run.wall:.1f} s wall, {run.cpu:.1f} s CPU):")
+    for name, seconds, pss in run.timeline():
+        report.notes.append(f"  {seconds:8.2f} s  {seconds / size * 1000:7.2f} ms/key  {pss / 1024:6.0f} MiB PSS  {name}")
+    print("\n".join(report.notes[-len(run.timeline()) - 1:]), file=sys.stderr, flush=True)
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -315,14 +368,16 @@ def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report,
     seeder.seed(hosts)
     print(f"seeded {size} keys in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     inventory = lean_inventory(bench, ansible.workdir / f"fleet-{size}", hosts)
-    bare = ansible.bare(inventory, hosts[0]).wall
+    bare_run = ansible.bare(inventory, hosts[0])
+    bare = bare_run.wall
     run = ansible.run(inventory, "playbooks/rotate.yml", "-e", "secret=all")
     rotated = sum(1 for record in seeder.records(hosts) if record.get("previous_key_id"))
     if rotated != size:
         sys.exit(f"rotate.yml over {size} keys rotated {rotated}\n{run.output[-3000:]}")
     per_key = (run.wall - bare) / size
+    cpu_per_key = (run.cpu - bare_run.cpu) / size
     cell = (f"{run.wall:.1f} s wall ({run.cpu:.1f} s CPU), {per_key * 1000:.1f} ms per key above the bare play "
-            f"({bare:.2f} s)")
+            f"({bare:.2f} s, {bare_run.cpu:.2f} s CPU; {cpu_per_key * 1000:.1f} ms of CPU per key above it)")
     if raw_per_key:
         cell += f", {run.wall / (raw_per_key * size):.1f}x the raw loop over {size} keys"
     report.add(f"rotate.yml, {size} due keys, one run", cell,
@@ -330,13 +385,15 @@ def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report,
                if size == 1000 else "")
     report.add(f"peak memory, rotate.yml over {size} keys", run.memory(),
                f"10,000 keys: <= 1 GiB ({verdict(run.peak_pss <= 1024 * 1024)})" if size == 10000 else "")
-    result = {"wall": run.wall, "per_key": per_key}
+    where_time_went(report, run, "rotate.yml", size)
+    result = {"wall": run.wall, "per_key": per_key, "cpu_per_key": cpu_per_key}
     if "revoke" in parts:
         time.sleep(2.5)  # the grace (2 s, no clock skew) is over for every key
         revoke = ansible.run(inventory, "playbooks/revoke_after_grace.yml", "-e", "secret=all")
         left = sum(1 for record in seeder.records(hosts) if record.get("previous_key_id"))
         if left:
             sys.exit(f"revoke_after_grace.yml over {size} keys left {left} old keys\n{revoke.output[-3000:]}")
+        where_time_went(report, revoke, "revoke_after_grace.yml", size)
         report.add(f"revoke_after_grace.yml, {size} keys whose grace is over", f"{revoke.wall:.1f} s wall "
                    f"({revoke.cpu:.1f} s CPU), "
                    f"{(revoke.wall - bare) / size * 1000:.1f} ms per key above the bare play; {revoke.memory()}",
@@ -430,6 +487,8 @@ def main() -> int:
     parser.add_argument("--emergency", type=int, default=100, help="keys in the emergency run")
     parser.add_argument("--only", default=",".join(PARTS), help=f"which measures, of {','.join(PARTS)}")
     parser.add_argument("--at", help="measure this commit's code (git archive), not the working tree")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds one ansible-playbook run may take before it is killed (default 3600)")
     args = parser.parse_args()
     if args.at:
         argv = sys.argv[1:]
@@ -446,7 +505,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="apikeys-fleet-") as tmp, \
             start_all(Path(tmp) / "bench", only="openbao,gateway", detached=True) as bench:
         workdir = Path(tmp)
-        ansible = Ansible(bench, workdir)
+        ansible = Ansible(bench, workdir, args.timeout)
         seeder = Seeder(bench)
         bare, bare_cpu = ansible.median(args.runs, lambda _n: ansible.bare("localhost,", "localhost"))
         report.add("bare one-task play, no inventory (ansible-playbook's own floor)", f"{bare:.2f} s ({bare_cpu:.2f} s CPU)")
@@ -468,7 +527,9 @@ def main() -> int:
             if len(fleets) > 1:
                 small, large = min(fleets), max(fleets)
                 growth = fleets[large]["per_key"] / fleets[small]["per_key"]
-                report.add(f"cost growth: per-key cost at {large} / at {small}", f"{growth:.2f}x",
+                cpu_growth = fleets[large]["cpu_per_key"] / fleets[small]["cpu_per_key"]
+                report.add(f"cost growth: per-key cost at {large} / at {small}",
+                           f"{growth:.2f}x wall ({cpu_growth:.2f}x CPU: less disturbed by other load on the machine)",
                            f"10,000 vs 100: <= 1.5x ({verdict(growth <= 1.5)})" if (small, large) == (100, 10000) else "")
             if 10000 in fleets:
                 report.add("10,000 keys, wall", f"{fleets[10000]['wall']:.0f} s",

@@ -1,6 +1,6 @@
 # Copyright: contributors to apikeys.rotation
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters apikeys.rotation.select_keys and apikeys.rotation.key_outcomes (documented in the .yml files beside)."""
+"""Filters apikeys.rotation.select_keys, key_outcomes and key_summary (documented in the .yml files beside)."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -8,7 +8,7 @@ from typing import Any, Optional
 from ansible import context
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.apikeys.rotation.plugins.module_utils._outcomes import outcomes
+from ansible_collections.apikeys.rotation.plugins.module_utils._outcomes import outcomes, summary
 from ansible_collections.apikeys.rotation.plugins.module_utils._selection import SelectionError, select_keys
 
 
@@ -31,6 +31,13 @@ def _key_outcomes(hosts: list[str], hostvars: Any, role: str, check_mode: bool =
         raise AnsibleFilterError(str(exc)) from None
 
 
+def _key_summary(hosts: list[str], hostvars: Any, role: str, check_mode: bool = False) -> list[str]:
+    try:
+        return summary(hosts, hostvars, role, check_mode)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"select_keys": _select_keys, "key_outcomes": _key_outcomes}
+        return {"select_keys": _select_keys, "key_outcomes": _key_outcomes, "key_summary": _key_summary}

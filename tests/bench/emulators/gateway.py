@@ -139,6 +139,8 @@ class GatewayEmulator(Emulator):
         self.admin_token = admin_token or new_token()
         self._initial = tuple(consumers)
         self._consumers: dict[str, Consumer] = {}
+        #: username -> consumer (the first with that name): a lookup per request stays O(1) with 10,000 consumers
+        self._by_username: dict[str, Consumer] = {}
         self._creds: dict[str, Credential] = {}
         self._by_key: dict[str, str] = {}
         #: keys this gateway revoked (deleted or expired) -> credential id, for the request metric
@@ -164,6 +166,7 @@ class GatewayEmulator(Emulator):
     # --- state -----------------------------------------------------------
     def reset(self) -> None:
         self._consumers.clear()
+        self._by_username.clear()
         self._creds.clear()
         self._by_key.clear()
         self._ended.clear()
@@ -174,12 +177,13 @@ class GatewayEmulator(Emulator):
     def _add_consumer(self, username: str) -> Consumer:
         consumer = Consumer(str(uuid.uuid4()), username)
         self._consumers[consumer.id] = consumer
+        self._by_username.setdefault(username, consumer)
         return consumer
 
     def _consumer(self, ref: str) -> Consumer | None:
         if ref in self._consumers:
             return self._consumers[ref]
-        return next((c for c in self._consumers.values() if c.username == ref), None)
+        return self._by_username.get(ref)
 
     def _new_credential(
         self, consumer: Consumer, tags: list[str] | None, ttl: int | None, key: str | None

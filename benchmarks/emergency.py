@@ -29,7 +29,8 @@ from _common import BIN, ROOT, UNLIMITED, gateway_key
 from tests.bench.bench import Bench, start_all
 
 
-def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str]) -> dict[str, float]:
+def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str],
+              extra: tuple[str, ...] = ()) -> dict[str, float]:
     inventory_hosts = {host: gateway_key(bench, vault, host) for host in hosts}
     before = {host: vault.secrets.kv.v2.read_secret_version(path=f"bench/{host}", mount_point="secret",
                                                             raise_on_deleted_version=True)["data"]["data"]
@@ -43,6 +44,8 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str])
     env = dict(os.environ, **bench.env(), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"))
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / "rotate.yml"),
                "--tags", "emergency", "-e", "secret=breach", "-e", "confirm=breach"]
+    for assignment in extra:  # e.g. rotate_workers=16, to compare settings
+        command += ["-e", assignment]
     revoked: dict[str, float] = {}
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -74,18 +77,22 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str])
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fleet", type=int, default=100)
+    parser.add_argument("-e", "--extra-vars", dest="extra", action="append", default=[],
+                        help="an extra variable for both runs, e.g. -e rotate_workers=16 (repeatable)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="apikeys-bench-") as workdir, \
             start_all(Path(workdir) / "bench", only="openbao,gateway") as bench:
         vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
-        one = emergency(bench, vault, Path(workdir), ["one-0"])
-        fleet = emergency(bench, vault, Path(workdir), [f"fleet-{n:04d}" for n in range(args.fleet)])
+        one = emergency(bench, vault, Path(workdir), ["one-0"], tuple(args.extra))
+        fleet = emergency(bench, vault, Path(workdir), [f"fleet-{n:04d}" for n in range(args.fleet)],
+                          tuple(args.extra))
     print("| keys | first compromised key revoked | median | last | command returned |")
     print("|---|---|---|---|---|")
     for count, result in ((1, one), (args.fleet, fleet)):
         print(f"| {count} | {result['first']:.2f} s | {result['median']:.2f} s | {result['last']:.2f} s "
-              f"| {result['returned']:.2f} s |")
-    print("\ntimes from the start of ansible-playbook; every compromised key answered 401 afterwards")
+              f"| {result['returned']:.2f} s ({result['cpu']:.1f} s CPU) |")
+    print(f"\nload average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores; extra vars: {args.extra or 'none'}")
+    print("times from the start of ansible-playbook; every compromised key answered 401 afterwards")
     return 0
 
 

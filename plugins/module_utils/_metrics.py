@@ -16,9 +16,12 @@ from ._record import PHASES
 from ._timeutil import from_iso
 
 try:
-    from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
-    HAS_PROMETHEUS_CLIENT = True
-except ImportError:  # pragma: no cover - reported by the action
+    # Only found here, imported on first use (_client()): Ansible's strategy imports this module (through the
+    # api_key_metrics action) for every run of the roles, also when the metrics task is skipped (no
+    # apikeys_metrics_dir); prometheus_client costs ~0.1-0.2 s of CPU to import.
+    from importlib.util import find_spec
+    HAS_PROMETHEUS_CLIENT = find_spec("prometheus_client") is not None
+except (ImportError, ValueError):  # pragma: no cover - reported by the action
     HAS_PROMETHEUS_CLIENT = False
 
 MISSING_LIBRARY = ("apikeys.rotation's metrics need the prometheus-client Python library on the controller: "
@@ -65,9 +68,15 @@ def metric_names() -> set[str]:
     return set(KEY_METRICS) | set(RUN_METRICS) | {COLLECTED}
 
 
+def _client() -> Any:
+    """prometheus_client (imported once, on first use)."""
+    import prometheus_client  # pylint: disable=import-outside-toplevel
+    return prometheus_client
+
+
 class _Gauges:
     def __init__(self, registry: Any, table: dict[str, tuple[tuple[str, ...], str]], labels: tuple[str, ...]) -> None:
-        self.gauges = {name: Gauge(name, help_, labels + extra, registry=registry)
+        self.gauges = {name: _client().Gauge(name, help_, labels + extra, registry=registry)
                        for name, (extra, help_) in table.items()}
 
     def set(self, name: str, value: Optional[float], **labels: Any) -> None:
@@ -91,11 +100,11 @@ def key_registry(keys: dict[str, dict[str, Any]], now: datetime) -> Any:
 
     A failed ``api_key_info`` result (``failed: true``) only gives apikeys_key_metadata_read_success 0.
     """
-    registry = CollectorRegistry()
+    registry = _client().CollectorRegistry()
     gauges = _Gauges(registry, KEY_METRICS, KEY)
     for name in sorted(keys):
         key_metrics(gauges, name, keys[name].get("provider"), keys[name].get("result") or {})
-    Gauge(COLLECTED, COLLECTED_HELP, registry=registry).set(now.timestamp())
+    _client().Gauge(COLLECTED, COLLECTED_HELP, registry=registry).set(now.timestamp())
     return registry
 
 
@@ -133,7 +142,7 @@ def key_metrics(gauges: _Gauges, name: str, provider: Any, result: dict[str, Any
 
 def run_registry(playbook: str, counts: dict[str, int], duration: Optional[float], now: datetime) -> Any:
     """The run metrics of one playbook run: its duration, whether any key failed, keys per outcome."""
-    registry = CollectorRegistry()
+    registry = _client().CollectorRegistry()
     gauges = _Gauges(registry, RUN_METRICS, RUN)
     gauges.set("apikeys_run_duration_seconds", duration, playbook=playbook)
     failed = sum(n for outcome, n in counts.items() if outcome in FAILED_OUTCOMES)
@@ -146,12 +155,12 @@ def run_registry(playbook: str, counts: dict[str, int], duration: Optional[float
 
 
 def exposition(registry: Any) -> str:
-    return generate_latest(registry).decode("utf-8")
+    return _client().generate_latest(registry).decode("utf-8")
 
 
 def write(path: str, registry: Any) -> None:
     """Write the textfile atomically (prometheus_client writes a temporary file and renames it)."""
-    write_to_textfile(path, registry)
+    _client().write_to_textfile(path, registry)
 
 
 def lasting(text: str) -> list[str]:

@@ -1,0 +1,306 @@
+# Copyright: contributors to apikeys.rotation
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Strategy apikeys.rotation.fleet: the linear strategy, with each key's api_key_result reported in the controller (docs/fleet.md)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: fleet
+short_description: Linear, with each key's api_key_result reported without a worker process
+description:
+  - Runs a play exactly as the C(ansible.builtin.linear) strategy does (it is a subclass of it), with one
+    difference for tasks whose action is C(apikeys.rotation.api_key_result), the task that reports each key's
+    outcome after the one C(apikeys.rotation.api_key_batch) task of the run.
+  - For such a task the result of each host is made in the controller process, by the same action plugin,
+    instead of in a forked worker process, and with only the variables the task refers to (read from the
+    host's registered results and C(set_fact) values) instead of every variable of the host. The result then
+    goes through Ansible's own result processing, so the play recap, callbacks (C(runner_on_start),
+    C(runner_on_ok), C(runner_on_failed) per host, as AWX records them), C(register), C(notify), C(--diff),
+    C(no_log), C(ignore_errors) and C(rescue) behave as with the linear strategy.
+  - Every other task, and an C(api_key_result) task with C(when), C(changed_when), C(failed_when), a loop,
+    C(until), C(retries), C(delegate_to), C(async), C(timeout), C(debugger) or a handler, runs the linear way.
+    So does the task on a host where it refers to a variable that is not a registered result or C(set_fact)
+    value of that host (or is one that an extra variable, a role or include parameter overrides).
+  - Results are handed to Ansible's result processing in groups of up to 64 hosts.
+version_added: 0.1.0
+author: contributors to apikeys.rotation
+notes:
+  - Set it per play (C(strategy: apikeys.rotation.fleet)); C(playbooks/rotate.yml) and
+    C(playbooks/revoke_after_grace.yml) do.
+  - Running with C(-vvv) or more prints, once per task, whether the task is reported in the controller and why not.
+seealso:
+  - name: Fleets, many keys in one run
+    description: docs/fleet.md in the collection.
+    link: https://github.com/apikeys/rotation/blob/main/docs/fleet.md
+"""
+
+import os
+import typing as t
+from collections.abc import Mapping
+
+from jinja2 import meta as jinja_meta
+
+from ansible import constants as C
+from ansible._internal import _task
+from ansible._internal._templating._engine import TemplateEngine
+from ansible.executor.task_executor import TaskExecutor
+from ansible.executor.task_result import _RawTaskResult
+from ansible.playbook.handler import Handler
+from ansible.plugins import loader as plugin_loader
+from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
+from ansible.utils.display import Display
+
+display = Display()
+
+# The one action this strategy reports in the controller
+RESULT_ACTION = "apikeys.rotation.api_key_result"
+# In-controller results are handed to Ansible's result processing in groups of this many
+FLUSH_EVERY = 64
+# Host-dependent magic variables the controller path supplies itself (the action reads inventory_hostname)
+HOST_MAGIC: dict[str, t.Callable[[t.Any], str]] = {
+    "inventory_hostname": lambda host: host.name,
+    "inventory_hostname_short": lambda host: host.name.split(".")[0],
+}
+# Keywords that need the task's full variables or a worker: the task then runs the linear way
+_LINEAR_KEYWORDS = ("loop", "loop_with", "when", "changed_when", "failed_when", "until", "retries",
+                    "delegate_to", "async_val", "timeout", "debugger")
+# Keywords that are not templated as the task runs, or are checked above
+_NOT_SCANNED = frozenset(_LINEAR_KEYWORDS) | {"vars"}
+
+
+def why_linear(task: t.Any, action_fqcn: t.Optional[str], debugger_active: bool = False) -> t.Optional[str]:
+    """Why this task must run the linear way (a worker and all variables), or None when it can be reported here."""
+    if action_fqcn != RESULT_ACTION:
+        return f"its action is not {RESULT_ACTION}"
+    if isinstance(task, Handler):
+        return "it is a handler"
+    for keyword in _LINEAR_KEYWORDS:
+        value = getattr(task, keyword, None)
+        if keyword == "retries" and value is None:
+            continue
+        if value:
+            return f"it has '{keyword}'"
+    if debugger_active:
+        return "the task debugger is enabled"
+    if C.DEFAULT_HASH_BEHAVIOUR != "replace":
+        return "hash_behaviour is not 'replace'"
+    return None
+
+
+def template_names(templar: TemplateEngine, value: t.Any) -> t.Optional[frozenset[str]]:
+    """The variable names the templates in ``value`` refer to (keys, values, nested); None if one does not parse."""
+    names: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if templar.is_template(item):
+                try:
+                    names |= jinja_meta.find_undeclared_variables(templar.environment.parse(item))
+                except Exception:  # pylint: disable=broad-except  # a template Ansible would fail on: the linear way says how
+                    return None
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+    return frozenset(names)
+
+
+def task_template_names(templar: TemplateEngine, task: t.Any) -> t.Optional[frozenset[str]]:
+    """The variable names every templated keyword of the task refers to (its arguments, name, notify...)."""
+    names: set[str] = set()
+    for keyword in task.fattributes:
+        if keyword in _NOT_SCANNED:
+            continue
+        found = template_names(templar, getattr(task, keyword, None))
+        if found is None:
+            return None
+        names |= found
+    return frozenset(names)
+
+
+def light_vars(host: t.Any, names: frozenset[str], facts: Mapping[str, t.Any], shadowed: frozenset[str]) -> t.Optional[dict[str, t.Any]]:
+    """The host's values of ``names`` when each is one of HOST_MAGIC or a registered/set_fact value of the host that
+    nothing of higher precedence overrides (``shadowed``): then they are exactly what all its variables would give.
+    None when one is not (the task then runs the linear way on this host)."""
+    found = {"inventory_hostname": host.name}
+    for name in names:
+        if name in HOST_MAGIC:
+            found[name] = HOST_MAGIC[name](host)
+        elif name in shadowed or name not in facts:
+            return None
+        else:
+            found[name] = facts[name]
+    return found
+
+
+def shares_inputs(names: frozenset[str], first: Mapping[str, t.Any], other: Mapping[str, t.Any]) -> bool:
+    """Whether the task's templates see the very same values for ``other`` as for ``first`` (then they render the same:
+    a run_once task's registered result is one object set on every host)."""
+    return all(name not in HOST_MAGIC and other[name] is first[name] for name in names)
+
+
+class _TaskPlan:
+    """What the strategy decided for one task: report it here or not, and the variables it refers to."""
+
+    def __init__(self, why: t.Optional[str], names: frozenset[str] = frozenset(), shadowed: frozenset[str] = frozenset()) -> None:
+        self.why = why
+        self.names = names
+        self.shadowed = shadowed
+        self.prototype: t.Optional[t.Any] = None  # the task validated once, for hosts whose inputs are the same
+        self.prototype_vars: Mapping[str, t.Any] = {}
+        self.prototype_fields: Mapping[str, t.Any] = {}
+
+
+class _ControllerExecutor(TaskExecutor):
+    """Ansible's TaskExecutor for an api_key_result task the strategy cleared: no loop, condition, delegation, retries
+    or async (why_linear), so only the action runs; errors, warnings and no_log are handled by TaskExecutor as usual."""
+
+    def __init__(self, host: t.Any, task: t.Any, job_vars: dict[str, t.Any], play_context: t.Any, loader: t.Any,
+                 final_q: t.Any, variable_manager: t.Any, connection: t.Any) -> None:
+        super().__init__(host, task, job_vars, play_context, loader, plugin_loader.get_plugin_loader_namespace(),
+                         final_q, variable_manager)
+        self._no_op_connection = connection
+
+    def _get_loop_items(self) -> None:
+        return None
+
+    def _execute_internal(self, templar: TemplateEngine, variables: dict[str, t.Any]) -> dict[str, t.Any]:
+        if not self._task._finalized:
+            self._task.post_validate(templar=templar)
+        handler = self._shared_loader_obj.action_loader.get(
+            RESULT_ACTION, task=self._task, connection=self._no_op_connection, play_context=self._play_context,
+            loader=self._loader, templar=templar, shared_loader_obj=self._shared_loader_obj)
+        result = handler.run(task_vars=dict(variables))
+        result.setdefault("failed", "rc" in result and result["rc"] not in (0, "0"))
+        result.setdefault("changed", False)
+        if self._task.notify is not None:
+            result["_ansible_notify"] = self._task.notify
+        return result
+
+
+class _VarsGate:
+    """The strategy's view of the VariableManager: get_vars for a task the strategy reports in the controller returns
+    only the variables its templates refer to; everything else is the VariableManager's own."""
+
+    def __init__(self, strategy: StrategyModule, manager: t.Any) -> None:
+        self._strategy = strategy
+        self._manager = manager
+        self._pid = os.getpid()
+
+    def get_vars(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        play, host, task = kwargs.get("play"), kwargs.get("host"), kwargs.get("task")
+        if not args and play is not None and host is not None and task is not None and os.getpid() == self._pid:
+            found = self._strategy.light_task_vars(play, host, task)
+            if found is not None:
+                return found
+        return self._manager.get_vars(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._manager, name)
+
+
+class StrategyModule(LinearStrategyModule):
+    """The linear strategy; an api_key_result task's result is made in the controller (module docs above)."""
+
+    def __init__(self, tqm: t.Any) -> None:
+        super().__init__(tqm)
+        self._manager = self._variable_manager
+        self._variable_manager = _VarsGate(self, self._manager)
+        self._plans: dict[str, _TaskPlan] = {}
+        self._held: list[_RawTaskResult] = []
+        self._no_op_connection: t.Any = None
+        self._light: t.Optional[dict[str, t.Any]] = None  # the variables light_task_vars gave last
+
+    # -- which tasks, which variables ---------------------------------------------------------------------------
+
+    def _plan(self, play: t.Any, host: t.Any, task: t.Any) -> _TaskPlan:
+        plan = self._plans.get(task._uuid)
+        if plan is None:
+            plan = self._plans[task._uuid] = self._make_plan(play, host, task)
+            display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': "
+                        + ("results made in the controller" if plan.why is None else f"linear, because {plan.why}"))
+        return plan
+
+    def _make_plan(self, play: t.Any, host: t.Any, task: t.Any) -> _TaskPlan:
+        templar = TemplateEngine(loader=self._loader)
+        if templar.is_template(task.action):
+            return _TaskPlan("its action is a template")
+        context = plugin_loader.action_loader.find_plugin_with_context(task.action, collection_list=task.collections)
+        why = why_linear(task, context.resolved_fqcn if context.resolved else None, self.debugger_active)
+        if why is not None:
+            return _TaskPlan(why)
+        names = task_template_names(templar, task)
+        if names is None:
+            return _TaskPlan("a template of the task does not parse")
+        magic = self._manager._get_magic_variables(play=play, host=host, task=task, include_hostvars=False,
+                                                   _hosts=self._hosts_cache, _hosts_all=self._hosts_cache_all)
+        shadowed = set(magic) | set(self._manager.extra_vars) | set(task.get_include_params()) | {"environment", "vars"}
+        if task._role is not None:
+            shadowed |= set(task._role.get_role_params(task.get_dep_chain()))
+        return _TaskPlan(None, names, frozenset(shadowed) - set(HOST_MAGIC))
+
+    def light_task_vars(self, play: t.Any, host: t.Any, task: t.Any) -> t.Optional[dict[str, t.Any]]:
+        """The variables of ``host`` for ``task`` when the strategy reports it here, else None (see _VarsGate). The
+        linear loop passes them on to add_tqm_variables and _queue_task, which know them by identity."""
+        plan = self._plan(play, host, task)
+        if plan.why is not None:
+            return None
+        facts = self._manager._nonpersistent_fact_cache.get(host.name, {})
+        self._light = light_vars(host, plan.names, facts, plan.shadowed)
+        return self._light
+
+    def add_tqm_variables(self, vars: t.Any, play: t.Any) -> None:  # pylint: disable=redefined-builtin
+        if vars is self._light:
+            return  # the task refers to neither ansible_current_hosts nor ansible_failed_hosts (light_vars checked)
+        super().add_tqm_variables(vars, play)
+
+    # -- the result, made here ----------------------------------------------------------------------------------
+
+    def _queue_task(self, host: t.Any, task: t.Any, task_vars: t.Any, play_context: t.Any) -> None:
+        if task_vars is not self._light or task_vars is None:
+            super()._queue_task(host, task, task_vars, play_context)
+            return
+        self._light = None
+        self._queued_task_cache[(host.name, task._uuid)] = {
+            "host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
+        self._tqm.send_callback("v2_runner_on_start", host, task)
+        plan = self._plans[task._uuid]
+        shared = plan.prototype is not None and shares_inputs(plan.names, plan.prototype_vars, task_vars)
+        run_task = plan.prototype if shared else self._task_copy(task)
+        with _task.TaskContext(run_task):
+            result = _ControllerExecutor(host, run_task, task_vars, play_context, self._loader, self._final_q,
+                                         self._manager, self._connection_for(play_context)).run()
+        if shared:
+            fields = plan.prototype_fields
+        else:
+            fields = run_task.dump_attrs()
+            if run_task._finalized and not any(name in HOST_MAGIC for name in plan.names):
+                plan.prototype, plan.prototype_vars, plan.prototype_fields = run_task, task_vars, fields
+        self._held.append(_RawTaskResult(host=host, task=run_task, return_data=result, task_fields=fields))
+        self._pending_results += 1
+
+    @staticmethod
+    def _task_copy(task: t.Any) -> t.Any:
+        copy = task.copy(exclude_parent=True, exclude_tasks=True)
+        copy._parent = task._parent
+        return copy
+
+    def _connection_for(self, play_context: t.Any) -> t.Any:
+        """A local connection the action is given and never uses (api_key_result has _requires_connection = False)."""
+        if self._no_op_connection is None:
+            self._no_op_connection = plugin_loader.connection_loader.get("ansible.builtin.local", play_context, os.devnull)
+        return self._no_op_connection
+
+    def _process_pending_results(self, iterator: t.Any, one_pass: bool = False, max_passes: t.Optional[int] = None) -> list[t.Any]:
+        # The linear loop calls this after queueing each host, to read max_passes results: results made here are
+        # handed over in groups (or all once the loop waits for every result), and read all at once; with nothing
+        # to read, the base's copy of every host's state (for the task debugger) is skipped.
+        if self._held and (max_passes is None or one_pass or len(self._held) >= FLUSH_EVERY):
+            with self._results_lock:
+                self._results.extend(self._held)
+            self._held = []
+            max_passes = None
+        if not self._results:
+            return []
+        return super()._process_pending_results(iterator, one_pass=one_pass, max_passes=max_passes)

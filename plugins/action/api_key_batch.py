@@ -47,7 +47,7 @@ class ActionModule(ActionBase):
         classes = batch.action_classes()
         shared = {name: batch.plain(self._templar.template(task_vars[name])) for name in batch.SHARED_VARS if name in task_vars}
         rendered = batch.Rendered(self._templar)  # a step's variables are all rendered already (key_vars, shared)
-        hostvars = task_vars.get("hostvars") or {}
+        read_vars = batch.KeyVariables(task_vars.get("hostvars") or {}, self._loader)
         check_mode, diff = bool(self._task.check_mode), bool(self._task.diff)
         runner = batch.RUNNERS[args["operation"]]
         controller = batch.controller_alive()
@@ -60,7 +60,7 @@ class ActionModule(ActionBase):
             for key in keys:
                 if not controller():
                     return  # ansible-playbook is gone: no new key is started (the recap will never come)
-                own = key_vars(hostvars, key, shared)  # read here, in this thread: hostvars are not thread-safe
+                own = key_vars(read_vars, key, shared)  # read here, in this thread: hostvars are not thread-safe
                 run = batch.KeyRun(key, own, make_action, check_mode, diff, controller)
                 yield key, functools.partial(runner, run, options)
 
@@ -75,9 +75,7 @@ class ActionModule(ActionBase):
                     msg=progress.final())
 
 
-def key_vars(hostvars: Any, key: str, shared: dict[str, Any]) -> dict[str, Any]:
+def key_vars(read: batch.KeyVariables, key: str, shared: dict[str, Any]) -> dict[str, Any]:
     """The variables a step reads for ``key``: its apikeys_* variables (rendered for that key, as plain data), its name,
     the run's."""
-    own = hostvars[key]
-    found = {name: batch.plain(own[name]) for name in own.keys() if isinstance(name, str) and name.startswith("apikeys_")}
-    return dict(shared, inventory_hostname=key, **found)
+    return dict(shared, inventory_hostname=key, **read(key))

@@ -14,6 +14,7 @@ are hidden, for each of the three alignments).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from typing import Any, Callable, Iterable
 from urllib.parse import quote, quote_plus
@@ -38,22 +39,26 @@ def _embedded_base64(secret: bytes) -> set[str]:
     return cores
 
 
-def forms(secret: str) -> set[str]:
-    """The secret and the encodings under which a provider or a library could echo it."""
+@functools.lru_cache(maxsize=1024)
+def forms(secret: str) -> frozenset[str]:
+    """The secret and the encodings under which a provider or a library could echo it.
+
+    Computed once per secret in this process: every step of every key of a batch holds the same Vault token
+    and provider credential (the cache lives as long as the process, which holds these values anyway)."""
     found = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
     raw = secret.encode()
     plain = base64.b64encode(raw).decode()
     found.update((plain, plain.rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("=")))
     if len(raw) >= MIN_EMBEDDED:
         found.update(_embedded_base64(raw))
-    return {f for f in found if len(f) >= MIN_SECRET}
+    return frozenset(f for f in found if len(f) >= MIN_SECRET)
 
 
 class Scrubber:
     """The secrets of one task, and the holders (callables) asked for theirs at each scrub."""
 
     def __init__(self) -> None:
-        self._forms: dict[str, set[str]] = {}
+        self._forms: dict[str, frozenset[str]] = {}
         self._holders: list[Callable[[], Iterable[Any]]] = []
         self._ordered: list[str] = []  # every form, longest first (rebuilt when a secret is added)
 

@@ -25,6 +25,9 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._variables import
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import make_store
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC
 
+#: each action class's (ARGSPEC, validator)
+VALIDATORS: dict[type, tuple[dict[str, Any], ArgumentSpecValidator]] = {}
+
 
 class KeyAction(ActionBase):
     """Validates arguments, builds the key's config, store and provider, runs ``execute``."""
@@ -49,7 +52,7 @@ class KeyAction(ActionBase):
         unknown = check_variables(key, task_vars or {})
         if unknown:
             return dict(result, failed=True, error="config", msg=unknown)
-        validated = ArgumentSpecValidator(self.ARGSPEC).validate(given)
+        validated = self.validator().validate(given)
         if validated.error_messages:
             return dict(result, failed=True, error="config", msg=f"key '{key}': {validated.error_messages[0]}")
         args = validated.validated_parameters
@@ -87,6 +90,14 @@ class KeyAction(ActionBase):
             result["warnings"] = rotation.warnings
         result.update(out)
         return scrubbed(scrubber, result)
+
+    @classmethod
+    def validator(cls) -> ArgumentSpecValidator:
+        """The class's argument-spec validator, built once (it keeps nothing of what it validates)."""
+        found = VALIDATORS.get(cls)
+        if found is None or found[0] is not cls.ARGSPEC:
+            found = VALIDATORS[cls] = (cls.ARGSPEC, ArgumentSpecValidator(cls.ARGSPEC))
+        return found[1]
 
     def arguments(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """The task's arguments; each one not given falls back to the key's inventory variable.

@@ -22,6 +22,7 @@ import os
 import tempfile
 import threading
 import time
+import types
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -87,6 +88,69 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+# -- a key's variables ----------------------------------------------------------------------------------------
+
+def is_apikeys(name: Any) -> bool:
+    return isinstance(name, str) and name.startswith("apikeys_")
+
+
+def _caching_engine_class() -> Optional[type]:
+    """ansible-core's template engine (2.19+), compiling each distinct template text once; None before 2.19."""
+    try:
+        from ansible._internal._templating._engine import TemplateEngine
+    except ImportError:
+        return None
+    if not callable(getattr(TemplateEngine, "_compile_template", None)):
+        return None
+
+    class CompilingOnce(TemplateEngine):  # type: ignore[misc,valid-type]
+        """A compiled template is a function of the variables it is rendered with: compiled once for the run,
+        rendered with each key's own variables. Trust is still checked per value, before compiling (the engine's
+        ``template``); a template that does not compile is not kept (its deferred error names the value it came from)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.compiled: dict[Any, Any] = {}
+
+        def _compile_template(self, template: str, options: Any) -> Any:
+            try:
+                slot = (str.__str__(template), options)
+                found = self.compiled.get(slot)
+            except TypeError:  # options not hashable: no cache
+                return super()._compile_template(template, options)
+            if found is None:
+                found = super()._compile_template(template, options)
+                if not isinstance(found, types.FunctionType):  # a deferred compile error is a plain function
+                    self.compiled[slot] = found
+            return found
+
+    return CompilingOnce
+
+
+class KeyVariables:
+    """Each key's ``apikeys_*`` variables as ``hostvars[key][name]`` renders them, as plain data.
+
+    ``hostvars[key]`` is a template engine over the key's variables (``hostvars.raw_get(key)``) that renders
+    each value on access. Here one engine does that for every key: same variables, same loader, same trust
+    check, but a template text shared by the keys (group_vars such as ``{{ inventory_hostname }}`` in a URL)
+    is compiled by Jinja once for the run instead of once per key and value, which was most of the cost of
+    reading a key. Not thread-safe: read from the batch's own thread (hostvars are not thread-safe either).
+    """
+
+    def __init__(self, hostvars: Any, loader: Any) -> None:
+        self.hostvars = hostvars
+        engine_class = _caching_engine_class() if callable(getattr(hostvars, "raw_get", None)) else None
+        self.engine = engine_class(loader=loader) if engine_class is not None else None
+
+    def __call__(self, key: str) -> dict[str, Any]:
+        raw = self.hostvars.raw_get(key) if self.engine is not None else None
+        if not isinstance(raw, dict):  # an unknown host (a Marker), an older ansible-core, a plain mapping
+            own = self.hostvars[key]
+            return {name: plain(own[name]) for name in own.keys() if is_apikeys(name)}
+        self.engine.available_variables = raw
+        return {name: plain(self.engine.template(raw[name])) for name in raw if is_apikeys(name)}
 
 
 class KeyRun:

@@ -28,18 +28,14 @@ from typing import Any, Optional
 from ._errors import ConfigError
 from ._timeutil import format_duration, from_iso, to_iso
 
+# Both libraries are only found here and imported when a key has a schedule (_cron(), describe()): every run
+# imports this module (the argument spec), most keys have no schedule, and the imports cost ~20-30 ms of CPU.
 try:
-    from cron_converter import Cron
-    HAS_CRON_CONVERTER = True
-except ImportError:  # reported when a key has a schedule
-    Cron = None
-    HAS_CRON_CONVERTER = False
-
-try:
-    from cron_descriptor import Options as _DescriptorOptions, get_description as _get_description
-    HAS_CRON_DESCRIPTOR = True
-except ImportError:  # the expression itself stands in for its description
-    HAS_CRON_DESCRIPTOR = False
+    from importlib.util import find_spec
+    HAS_CRON_CONVERTER = find_spec("cron_converter") is not None  # else reported when a key has a schedule
+    HAS_CRON_DESCRIPTOR = find_spec("cron_descriptor") is not None  # else the expression stands in for its description
+except (ImportError, ValueError):  # pragma: no cover
+    HAS_CRON_CONVERTER = HAS_CRON_DESCRIPTOR = False
 
 VARIABLE = "apikeys_schedule"
 FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
@@ -107,10 +103,11 @@ def describe(expression: str) -> str:
     """cron-descriptor's English description, 24-hour clock; the expression itself if it cannot say."""
     if not HAS_CRON_DESCRIPTOR:
         return expression
-    options = _DescriptorOptions()
-    options.use_24hour_time_format = True
     try:
-        return str(_get_description(MACROS.get(expression, expression), options))
+        from cron_descriptor import Options, get_description  # pylint: disable=import-outside-toplevel
+        options = Options()
+        options.use_24hour_time_format = True
+        return str(get_description(MACROS.get(expression, expression), options))
     except Exception:  # pylint: disable=broad-except  # a description is a courtesy, never a failure
         return expression
 
@@ -145,6 +142,7 @@ def _fields(key: str, value: Any) -> list[str]:
 @functools.lru_cache(maxsize=4096)
 def _parse(value: str) -> Schedule:
     """Cached per expression (thousands of keys share a few); errors name the key as '?', replaced by the caller."""
+    from cron_converter import Cron  # pylint: disable=import-outside-toplevel
     key = "?"
     fields = _fields(key, value)
     for index, name in enumerate(FIELDS):  # each field alone, so the error can name it

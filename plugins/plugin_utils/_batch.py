@@ -313,10 +313,12 @@ def outcome_path(run_dir: str, key: str) -> str:
 
 
 def write_outcome(run_dir: str, key: str, outcome: dict[str, Any]) -> None:
+    """The key's outcome as one JSON text (``json.dumps`` uses the C encoder; ``json.dump`` to a file does not)."""
     path = outcome_path(run_dir, key)
+    text = json.dumps(outcome, default=str)
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(outcome, handle, default=str)
+        handle.write(text)
     os.replace(path + ".tmp", path)
 
 

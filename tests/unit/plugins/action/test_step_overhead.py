@@ -31,3 +31,19 @@ def test_a_secrets_forms_are_computed_once_and_every_scrubber_still_hides_them()
     assert all(secret not in text and "<hidden>" in text for text in texts)
     assert isinstance(_scrub.forms(secret), frozenset), "shared between scrubbers: nobody may change it"
     assert Scrubber().scrub(f"x {secret}") == f"x {secret}", "a new scrubber knows only its own secrets"
+
+
+def test_an_outcome_file_holds_the_same_json_as_before(tmp_path) -> None:
+    import json
+    from datetime import datetime, timezone
+
+    from ansible_collections.apikeys.rotation.plugins.plugin_utils import _batch as batch
+
+    outcome = {"key": "k", "changed": True, "plan": {"due": True, "at": datetime(2026, 1, 2, tzinfo=timezone.utc)},
+               "steps": ["a", 1, None], "msg": "caf\u00e9 \"quoted\""}
+    run_dir = batch.new_run_dir(str(tmp_path / "runs"))
+    batch.write_outcome(run_dir, "k", outcome)
+    with open(batch.outcome_path(run_dir, "k"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert text == json.dumps(outcome, default=str)
+    assert batch.take_outcome(run_dir, "k") == json.loads(text) and json.loads(text)["plan"]["at"] == "2026-01-02 00:00:00+00:00"

@@ -63,14 +63,20 @@ def select_keys(pattern: Any, matched: Optional[list[str]], groups: dict[str, li
     """
     if not isinstance(pattern, str) or not pattern.strip():
         raise SelectionError("say which keys: -e secret=<key, group or pattern>")
-    hosts = {h for members in groups.values() for h in members or []}
-    names = hosts | set(groups)
+    selected = sorted(set(matched or []))
+    # Every key and group name, only if a term names none of the groups and none of the selected keys: listing
+    # every member of every group costs a second or so with 10,000 keys, and `all` or a group never needs it.
+    known = set(groups) | set(selected)
+    names: Optional[set[str]] = None
     for term in _terms(pattern):
         bare = term.lstrip("!&")
-        if bare and not _matches(bare, names):
+        if not bare or _matches(bare, known):
+            continue
+        if names is None:
+            names = {h for members in groups.values() for h in members or []} | known
+        if not _matches(bare, names):
             raise SelectionError(f"-e secret={pattern}: '{bare}' is no key or group of this inventory"
                                  f"{did_you_mean(bare, names)}; nothing was run")
-    selected = sorted(set(matched or []))
     if not selected:
         raise SelectionError(f"-e secret={pattern} selects no key of this inventory; nothing was run")
     if "emergency" in (run_tags or []) and len(selected) > 1 and confirm != pattern:

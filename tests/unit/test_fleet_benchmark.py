@@ -1,0 +1,49 @@
+"""benchmarks/fleet.py's measurement of one run: where its time and memory went per task, and its timeout."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import fleet  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+PLAY = """
+import time
+print("PLAY [Rotate API keys] ****", flush=True)
+print("TASK [apikeys.rotation.rotate : Rotate the keys that are due] ****", flush=True)
+time.sleep(0.4)
+print("TASK [apikeys.rotation.rotate : Report the key's rotation] ****", flush=True)
+time.sleep(0.2)
+print("RUNNING HANDLER [apikeys.rotation.rotate : rotated] ****", flush=True)
+print("PLAY RECAP ****", flush=True)
+"""
+
+
+def test_banner_names() -> None:
+    assert fleet.banner_name("TASK [apikeys.rotation.rotate : Report the key's rotation] ****") == \
+        "apikeys.rotation.rotate : Report the key's rotation"
+    assert fleet.banner_name("RUNNING HANDLER [x : rotated] **") == "handler: x : rotated"
+    assert fleet.banner_name("PLAY RECAP *****") == "PLAY RECAP"
+
+
+def test_each_task_gets_the_time_from_its_banner_to_the_next_and_its_peak_memory() -> None:
+    run = fleet.Run([sys.executable, "-c", PLAY], {}, timeout=30)()
+    timeline = run.timeline()
+    assert [name for name, _s, _m in timeline] == [
+        "start-up, inventory, play", "apikeys.rotation.rotate : Rotate the keys that are due",
+        "apikeys.rotation.rotate : Report the key's rotation", "handler: apikeys.rotation.rotate : rotated", "recap and exit"]
+    seconds = dict((name, s) for name, s, _m in timeline)
+    assert 0.35 <= seconds["apikeys.rotation.rotate : Rotate the keys that are due"] < 5
+    assert 0.15 <= seconds["apikeys.rotation.rotate : Report the key's rotation"] < 5
+    assert abs(sum(seconds.values()) - run.wall) < 1e-6
+    assert run.peak_pss > 0 and max(m for _n, _s, m in timeline) <= run.peak_pss
+    assert "PLAY RECAP ****" in run.output
+
+
+def test_a_run_that_outlives_its_timeout_is_killed_with_its_children() -> None:
+    with pytest.raises(SystemExit, match="timed out after 1 s"):
+        fleet.Run([sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"],
+                  {}, timeout=1)()

@@ -21,9 +21,13 @@ servers have no limits; the default budgets would pace the runs). Peak memory: t
 forked workers share with their parent count once) of ansible-playbook and every descendant, sampled
 every 50 ms; the sum of their RSS is printed beside it. CPU: user + system seconds of the whole tree
 (getrusage of the waited-for children), a figure a busy shared machine disturbs less than the wall time.
+Each fleet run also says where its time and memory went: every task's seconds (from its ``TASK [...]`` banner
+on stdout to the next banner), ms per key and the peak PSS while it ran; the cost growth is given for the wall
+and for the CPU per key. A run longer than --timeout seconds is killed with every process it started.
 
 Run: .venv/bin/python benchmarks/fleet.py                      (100 and 1,000 keys, all measures)
-     .venv/bin/python benchmarks/fleet.py --sizes 100,10000 --only raw,rotate   (the 10,000-key run)
+     .venv/bin/python benchmarks/fleet.py --sizes 100,10000 --only raw,rotate --runs 1   (the 10,000-key run:
+         about 25 s to seed the keys, then 20-25 minutes on 2 cores at HEAD 9ca8bce)
      add --at HEAD (or any commit) to measure that commit's code, exported with git archive, whatever
      the working tree holds.
 """

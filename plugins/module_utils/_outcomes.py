@@ -11,7 +11,8 @@ registers are looked at, so a 10,000-key run's summary and outcomes are linear i
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 Vars = dict[str, Any]
 

@@ -37,17 +37,23 @@ import os
 import typing as t
 from collections.abc import Mapping
 
-from jinja2 import meta as jinja_meta
+from jinja2 import nodes as jinja_nodes
 
 from ansible import constants as C
-from ansible._internal import _task
-from ansible._internal._templating._engine import TemplateEngine
+from ansible.errors import AnsibleError
 from ansible.executor.task_executor import TaskExecutor
-from ansible.executor.task_result import _RawTaskResult
 from ansible.playbook.handler import Handler
 from ansible.plugins import loader as plugin_loader
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
 from ansible.utils.display import Display
+
+try:  # ansible-core 2.19 and later; with older ones the strategy is the linear strategy
+    from ansible._internal import _task
+    from ansible._internal._templating._engine import TemplateEngine
+    from ansible.executor.task_result import _RawTaskResult
+    HAS_CONTROLLER_PATH = True
+except ImportError:
+    HAS_CONTROLLER_PATH = False
 
 display = Display()
 
@@ -63,8 +69,8 @@ HOST_MAGIC: dict[str, t.Callable[[t.Any], str]] = {
 # Keywords that need the task's full variables or a worker: the task then runs the linear way
 _LINEAR_KEYWORDS = ("loop", "loop_with", "when", "changed_when", "failed_when", "until", "retries",
                     "delegate_to", "async_val", "timeout", "debugger")
-# Keywords that are not templated as the task runs, or are checked above
-_NOT_SCANNED = frozenset(_LINEAR_KEYWORDS) | {"vars"}
+# Keywords that are not templated as the task runs, are checked above, or (notify) are templated per host
+_NOT_SCANNED = frozenset(_LINEAR_KEYWORDS) | {"vars", "notify"}
 
 
 def why_linear(task: t.Any, action_fqcn: t.Optional[str], debugger_active: bool = False) -> t.Optional[str]:
@@ -86,8 +92,9 @@ def why_linear(task: t.Any, action_fqcn: t.Optional[str], debugger_active: bool 
     return None
 
 
-def template_names(templar: TemplateEngine, value: t.Any) -> t.Optional[frozenset[str]]:
-    """The variable names the templates in ``value`` refer to (keys, values, nested); None if one does not parse."""
+def template_names(templar: t.Any, value: t.Any) -> t.Optional[frozenset[str]]:
+    """Every name the templates in ``value`` read (keys, values, nested): variables, and globals such as lookup;
+    None if one does not parse."""
     names: set[str] = set()
     stack = [value]
     while stack:
@@ -95,9 +102,12 @@ def template_names(templar: TemplateEngine, value: t.Any) -> t.Optional[frozense
         if isinstance(item, str):
             if templar.is_template(item):
                 try:
-                    names |= jinja_meta.find_undeclared_variables(templar.environment.parse(item))
+                    tree = templar.environment.parse(item)
                 except Exception:  # pylint: disable=broad-except  # a template Ansible would fail on: the linear way says how
                     return None
+                # every name read, globals (lookup, query...) and names the template sets itself included: a name
+                # that is not a light variable sends the task the linear way, whatever it is
+                names |= {node.name for node in tree.find_all(jinja_nodes.Name) if node.ctx == "load"}
         elif isinstance(item, Mapping):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -106,8 +116,8 @@ def template_names(templar: TemplateEngine, value: t.Any) -> t.Optional[frozense
     return frozenset(names)
 
 
-def task_template_names(templar: TemplateEngine, task: t.Any) -> t.Optional[frozenset[str]]:
-    """The variable names every templated keyword of the task refers to (its arguments, name, notify...)."""
+def task_template_names(templar: t.Any, task: t.Any) -> t.Optional[frozenset[str]]:
+    """The variable names the templated keywords of the task refer to (arguments, name, no_log...; not notify)."""
     names: set[str] = set()
     for keyword in task.fattributes:
         if keyword in _NOT_SCANNED:
@@ -122,7 +132,7 @@ def task_template_names(templar: TemplateEngine, task: t.Any) -> t.Optional[froz
 def light_vars(host: t.Any, names: frozenset[str], facts: Mapping[str, t.Any], shadowed: frozenset[str]) -> t.Optional[dict[str, t.Any]]:
     """The host's values of ``names`` when each is one of HOST_MAGIC or a registered/set_fact value of the host that
     nothing of higher precedence overrides (``shadowed``): then they are exactly what all its variables would give.
-    None when one is not (the task then runs the linear way on this host)."""
+    None when one is not."""
     found = {"inventory_hostname": host.name}
     for name in names:
         if name in HOST_MAGIC:
@@ -141,15 +151,26 @@ def shares_inputs(names: frozenset[str], first: Mapping[str, t.Any], other: Mapp
 
 
 class _TaskPlan:
-    """What the strategy decided for one task: report it here or not, and the variables it refers to."""
+    """What the strategy decided for one task: report it here or not, and the variables its templates refer to."""
 
-    def __init__(self, why: t.Optional[str], names: frozenset[str] = frozenset(), shadowed: frozenset[str] = frozenset()) -> None:
+    def __init__(self, why: t.Optional[str], names: frozenset[str] = frozenset(),
+                 notify_names: t.Optional[frozenset[str]] = None, shadowed: frozenset[str] = frozenset()) -> None:
         self.why = why
         self.names = names
+        self.notify_names = notify_names  # None: notify is not templated
         self.shadowed = shadowed
-        self.prototype: t.Optional[t.Any] = None  # the task validated once, for hosts whose inputs are the same
+        self.prototype: t.Any = None  # the task validated once, for hosts whose inputs are the same
         self.prototype_vars: Mapping[str, t.Any] = {}
         self.prototype_fields: Mapping[str, t.Any] = {}
+        self.said_linear = False
+        self.said_notify = False
+
+
+class _Light(t.NamedTuple):
+    """What the strategy hands from get_vars to _queue_task for one host: its variables and its task's notify."""
+
+    variables: dict[str, t.Any]
+    notify: t.Any
 
 
 class _ControllerExecutor(TaskExecutor):
@@ -157,15 +178,16 @@ class _ControllerExecutor(TaskExecutor):
     or async (why_linear), so only the action runs; errors, warnings and no_log are handled by TaskExecutor as usual."""
 
     def __init__(self, host: t.Any, task: t.Any, job_vars: dict[str, t.Any], play_context: t.Any, loader: t.Any,
-                 final_q: t.Any, variable_manager: t.Any, connection: t.Any) -> None:
+                 final_q: t.Any, variable_manager: t.Any, connection: t.Any, notify: t.Any) -> None:
         super().__init__(host, task, job_vars, play_context, loader, plugin_loader.get_plugin_loader_namespace(),
                          final_q, variable_manager)
         self._no_op_connection = connection
+        self._notify = notify
 
     def _get_loop_items(self) -> None:
         return None
 
-    def _execute_internal(self, templar: TemplateEngine, variables: dict[str, t.Any]) -> dict[str, t.Any]:
+    def _execute_internal(self, templar: t.Any, variables: dict[str, t.Any]) -> dict[str, t.Any]:
         if not self._task._finalized:
             self._task.post_validate(templar=templar)
         handler = self._shared_loader_obj.action_loader.get(
@@ -174,8 +196,8 @@ class _ControllerExecutor(TaskExecutor):
         result = handler.run(task_vars=dict(variables))
         result.setdefault("failed", "rc" in result and result["rc"] not in (0, "0"))
         result.setdefault("changed", False)
-        if self._task.notify is not None:
-            result["_ansible_notify"] = self._task.notify
+        if self._notify is not None:
+            result["_ansible_notify"] = self._notify
         return result
 
 
@@ -191,7 +213,7 @@ class _VarsGate:
     def get_vars(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         play, host, task = kwargs.get("play"), kwargs.get("host"), kwargs.get("task")
         if not args and play is not None and host is not None and task is not None and os.getpid() == self._pid:
-            found = self._strategy.light_task_vars(play, host, task)
+            found = self._strategy.light_task_vars(play, host, task, lambda: self._manager.get_vars(*args, **kwargs))
             if found is not None:
                 return found
         return self._manager.get_vars(*args, **kwargs)
@@ -206,11 +228,12 @@ class StrategyModule(LinearStrategyModule):
     def __init__(self, tqm: t.Any) -> None:
         super().__init__(tqm)
         self._manager = self._variable_manager
-        self._variable_manager = _VarsGate(self, self._manager)
+        if HAS_CONTROLLER_PATH:
+            self._variable_manager = _VarsGate(self, self._manager)
         self._plans: dict[str, _TaskPlan] = {}
-        self._held: list[_RawTaskResult] = []
+        self._held: list[t.Any] = []
         self._no_op_connection: t.Any = None
-        self._light: t.Optional[dict[str, t.Any]] = None  # the variables light_task_vars gave last
+        self._light: t.Optional[_Light] = None  # what light_task_vars gave last
 
     # -- which tasks, which variables ---------------------------------------------------------------------------
 
@@ -218,8 +241,10 @@ class StrategyModule(LinearStrategyModule):
         plan = self._plans.get(task._uuid)
         if plan is None:
             plan = self._plans[task._uuid] = self._make_plan(play, host, task)
-            display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': "
-                        + ("results made in the controller" if plan.why is None else f"linear, because {plan.why}"))
+            if plan.why is None:
+                display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': results made in the controller")
+            elif not plan.why.startswith("its action is not"):
+                display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': linear, because {plan.why}")
         return plan
 
     def _make_plan(self, play: t.Any, host: t.Any, task: t.Any) -> _TaskPlan:
@@ -231,59 +256,94 @@ class StrategyModule(LinearStrategyModule):
         if why is not None:
             return _TaskPlan(why)
         names = task_template_names(templar, task)
-        if names is None:
+        notify_names = template_names(templar, task.notify)
+        if names is None or notify_names is None:
             return _TaskPlan("a template of the task does not parse")
         magic = self._manager._get_magic_variables(play=play, host=host, task=task, include_hostvars=False,
                                                    _hosts=self._hosts_cache, _hosts_all=self._hosts_cache_all)
         shadowed = set(magic) | set(self._manager.extra_vars) | set(task.get_include_params()) | {"environment", "vars"}
         if task._role is not None:
             shadowed |= set(task._role.get_role_params(task.get_dep_chain()))
-        return _TaskPlan(None, names, frozenset(shadowed) - set(HOST_MAGIC))
+        return _TaskPlan(None, names, notify_names if templar.is_template(task.notify) else None,
+                         frozenset(shadowed) - set(HOST_MAGIC))
 
-    def light_task_vars(self, play: t.Any, host: t.Any, task: t.Any) -> t.Optional[dict[str, t.Any]]:
+    def _say_linear(self, plan: _TaskPlan, host: t.Any, task: t.Any, why: str) -> None:
+        if not plan.said_linear:
+            plan.said_linear = True
+            display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': linear on {host.name} (and any other host "
+                        f"where the same holds), because {why}")
+
+    def light_task_vars(self, play: t.Any, host: t.Any, task: t.Any, all_vars: t.Callable[[], t.Any]) -> t.Optional[dict[str, t.Any]]:
         """The variables of ``host`` for ``task`` when the strategy reports it here, else None (see _VarsGate). The
-        linear loop passes them on to add_tqm_variables and _queue_task, which know them by identity."""
+        linear loop passes them on to add_tqm_variables and _queue_task, which know them by identity. The task's
+        notify is templated here for the host, with all its variables (``all_vars``) if it needs more."""
         plan = self._plan(play, host, task)
         if plan.why is not None:
             return None
         facts = self._manager._nonpersistent_fact_cache.get(host.name, {})
-        self._light = light_vars(host, plan.names, facts, plan.shadowed)
-        return self._light
+        found = light_vars(host, plan.names, facts, plan.shadowed)
+        if found is None:
+            self._say_linear(plan, host, task, "a template of the task refers to a variable that is not a registered "
+                                               "result or set_fact value of the host")
+            return None
+        notify = None
+        if plan.notify_names is not None:
+            extra = light_vars(host, plan.notify_names, facts, plan.shadowed)
+            if extra is None and not plan.said_notify:
+                plan.said_notify = True
+                display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': its notify is templated with all the "
+                            f"variables of each host (it refers to {', '.join(sorted(plan.notify_names))})")
+            variables = dict(found, **extra) if extra is not None else all_vars()
+            try:
+                notify = task.post_validate_attribute("notify", templar=TemplateEngine(loader=self._loader, variables=variables))
+            except AnsibleError:
+                notify = None
+            if notify is None or not isinstance(notify, list):
+                self._say_linear(plan, host, task, "its notify did not template to a list here")
+                return variables if extra is None else None
+        self._light = _Light(found, notify)
+        return found
 
     def add_tqm_variables(self, vars: t.Any, play: t.Any) -> None:  # pylint: disable=redefined-builtin
-        if vars is self._light:
+        if self._light is not None and vars is self._light.variables:
             return  # the task refers to neither ansible_current_hosts nor ansible_failed_hosts (light_vars checked)
         super().add_tqm_variables(vars, play)
 
     # -- the result, made here ----------------------------------------------------------------------------------
 
     def _queue_task(self, host: t.Any, task: t.Any, task_vars: t.Any, play_context: t.Any) -> None:
-        if task_vars is not self._light or task_vars is None:
+        light, self._light = self._light, None
+        if light is None or task_vars is not light.variables:
             super()._queue_task(host, task, task_vars, play_context)
             return
-        self._light = None
         self._queued_task_cache[(host.name, task._uuid)] = {
             "host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
         self._tqm.send_callback("v2_runner_on_start", host, task)
         plan = self._plans[task._uuid]
         shared = plan.prototype is not None and shares_inputs(plan.names, plan.prototype_vars, task_vars)
-        run_task = plan.prototype if shared else self._task_copy(task)
+        run_task = plan.prototype if shared else self._task_copy(task, plan)
+        notify = light.notify if plan.notify_names is not None else run_task.notify
         with _task.TaskContext(run_task):
             result = _ControllerExecutor(host, run_task, task_vars, play_context, self._loader, self._final_q,
-                                         self._manager, self._connection_for(play_context)).run()
+                                         self._manager, self._connection_for(play_context), notify).run()
         if shared:
             fields = plan.prototype_fields
         else:
             fields = run_task.dump_attrs()
             if run_task._finalized and not any(name in HOST_MAGIC for name in plan.names):
                 plan.prototype, plan.prototype_vars, plan.prototype_fields = run_task, task_vars, fields
+        if plan.notify_names is not None:
+            fields = dict(fields, notify=notify)
         self._held.append(_RawTaskResult(host=host, task=run_task, return_data=result, task_fields=fields))
         self._pending_results += 1
 
     @staticmethod
-    def _task_copy(task: t.Any) -> t.Any:
+    def _task_copy(task: t.Any, plan: _TaskPlan) -> t.Any:
         copy = task.copy(exclude_parent=True, exclude_tasks=True)
         copy._parent = task._parent
+        if plan.notify_names is not None:
+            copy.squash()
+            copy.notify = None  # templated per host (light_task_vars), never with this host's variables
         return copy
 
     def _connection_for(self, play_context: t.Any) -> t.Any:

@@ -24,9 +24,11 @@ description:
 version_added: 0.1.0
 author: contributors to apikeys.rotation
 notes:
-  - Set it per play (C(strategy: apikeys.rotation.fleet)); C(playbooks/rotate.yml) and
-    C(playbooks/revoke_after_grace.yml) do.
-  - Running with C(-vvv) or more prints, once per task, whether the task is reported in the controller and why not.
+  - "Set it per play, C(strategy: apikeys.rotation.fleet), as C(playbooks/rotate.yml) and
+    C(playbooks/revoke_after_grace.yml) do (C(-e fleet_strategy=linear) runs them with the linear strategy)."
+  - With C(-vvv) or more it says, once per C(api_key_result) task, whether its results are made in the controller,
+    and why not.
+  - ansible-core 2.19 prints a deprecation warning for every strategy plugin not shipped with it.
 seealso:
   - name: Fleets, many keys in one run
     description: docs/fleet.md in the collection.
@@ -150,6 +152,9 @@ def shares_inputs(names: frozenset[str], first: Mapping[str, t.Any], other: Mapp
     return all(name not in HOST_MAGIC and other[name] is first[name] for name in names)
 
 
+_TASKS_OWN = object()  # notify: the validated task's own (it is not templated)
+
+
 class _TaskPlan:
     """What the strategy decided for one task: report it here or not, and the variables its templates refer to."""
 
@@ -196,8 +201,9 @@ class _ControllerExecutor(TaskExecutor):
         result = handler.run(task_vars=dict(variables))
         result.setdefault("failed", "rc" in result and result["rc"] not in (0, "0"))
         result.setdefault("changed", False)
-        if self._notify is not None:
-            result["_ansible_notify"] = self._notify
+        notify = self._task.notify if self._notify is _TASKS_OWN else self._notify
+        if notify is not None:
+            result["_ansible_notify"] = notify
         return result
 
 
@@ -322,7 +328,7 @@ class StrategyModule(LinearStrategyModule):
         plan = self._plans[task._uuid]
         shared = plan.prototype is not None and shares_inputs(plan.names, plan.prototype_vars, task_vars)
         run_task = plan.prototype if shared else self._task_copy(task, plan)
-        notify = light.notify if plan.notify_names is not None else run_task.notify
+        notify = light.notify if plan.notify_names is not None else _TASKS_OWN
         with _task.TaskContext(run_task):
             result = _ControllerExecutor(host, run_task, task_vars, play_context, self._loader, self._final_q,
                                          self._manager, self._connection_for(play_context), notify).run()

@@ -22,7 +22,8 @@ description:
     value of that host (or is one that an extra variable, a role or include parameter overrides).
   - Results are handed to Ansible's result processing in groups of up to 64 hosts.
 version_added: 0.1.0
-author: contributors to apikeys.rotation
+author:
+  - apikeys.rotation maintainers (@apikeys)
 notes:
   - "Set it per play, C(strategy: apikeys.rotation.fleet), as C(playbooks/rotate.yml) and
     C(playbooks/revoke_after_grace.yml) do (C(-e fleet_strategy=linear) runs them with the linear strategy)."

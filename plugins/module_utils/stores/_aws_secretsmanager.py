@@ -33,13 +33,44 @@ from .._retry import RetryPolicy, Retryable, call_with_retry
 from ._base import Entry, Store, is_absent
 
 try:
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, \
-        NoCredentialsError, NoRegionError
-    HAS_BOTO3 = True
-except ImportError:  # pragma: no cover - reported when a key uses this store
+    # Only found here; imported on first use (_load_boto3(), ~150-200 ms of CPU): stores/_registry imports this
+    # module for every run, and a run without a Secrets Manager key must not pay for boto3 (as providers/_aws_iam.py)
+    from importlib.util import find_spec
+    HAS_BOTO3 = find_spec("boto3") is not None
+except (ImportError, ValueError):  # pragma: no cover - reported when a key uses this store
     HAS_BOTO3 = False
+
+
+class _NotLoaded(Exception):
+    """Stands for each botocore exception class until boto3 is imported (nothing raises it, so nothing matches)."""
+
+
+boto3: Any = None
+Config: Any = None
+BotoCoreError: Any = _NotLoaded
+ClientError: Any = _NotLoaded
+ConnectTimeoutError: Any = _NotLoaded
+EndpointConnectionError: Any = _NotLoaded
+NoCredentialsError: Any = _NotLoaded
+NoRegionError: Any = _NotLoaded
+
+
+def _load_boto3() -> None:
+    """Bind boto3 and the botocore names this module uses (once). Every ``except ClientError`` of this module runs
+    only after a client was made, so after this."""
+    # pylint: disable-next=global-statement,invalid-name
+    global boto3, Config, BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, NoRegionError
+    if boto3 is not None:
+        return
+    import boto3 as module  # pylint: disable=import-outside-toplevel
+    from botocore.config import Config as config  # pylint: disable=import-outside-toplevel
+    from botocore import exceptions  # pylint: disable=import-outside-toplevel
+    Config = config
+    BotoCoreError, ClientError = exceptions.BotoCoreError, exceptions.ClientError
+    ConnectTimeoutError, EndpointConnectionError = exceptions.ConnectTimeoutError, exceptions.EndpointConnectionError
+    NoCredentialsError, NoRegionError = exceptions.NoCredentialsError, exceptions.NoRegionError
+    boto3 = module
+
 
 T = TypeVar("T")
 
@@ -131,6 +162,7 @@ class SecretsManagerStore(Store):
     def client(self) -> Any:
         """The boto3 client, made on first use (credentials: the options, else boto3's default chain)."""
         if self._client is None:
+            _load_boto3()
             given = {n: self.options[n] for n in CREDENTIALS if self.options.get(n)}
             try:
                 self._session = boto3.session.Session(profile_name=self.options.get("profile") or None,

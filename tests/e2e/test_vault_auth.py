@@ -175,7 +175,9 @@ def test_approle_logs_in_once_per_run_and_revokes_its_token_at_the_end(world: Wo
     took = time.monotonic() - started
     assert uncached.rc == 0, uncached.output[-3000:]
     per_task = logins(world, role, secret_id, uses) - 1
-    assert per_task >= 2 * len(keys), "without the cache every task logs in"
+    # without the cache every step that reaches the store logs in by itself: at least once per key (a check-mode
+    # rotation's plan reads the record; its create step starts from that read, held for it, and sends nothing)
+    assert per_task >= len(keys), "without the cache every step that reaches the store logs in"
     print(f"approle logins for {len(keys)} keys: cached 1 ({cached:.1f} s), uncached {per_task} ({took:.1f} s)")
     unchanged(world, *keys)
 

@@ -47,12 +47,13 @@ class _NotLoaded(Exception):
 
 boto3: Any = None
 Config: Any = None
-BotoCoreError: Any = _NotLoaded
-ClientError: Any = _NotLoaded
-ConnectTimeoutError: Any = _NotLoaded
-EndpointConnectionError: Any = _NotLoaded
-NoCredentialsError: Any = _NotLoaded
-NoRegionError: Any = _NotLoaded
+# one placeholder class per name, as the real ones are distinct classes
+BotoCoreError: Any = type("BotoCoreErrorNotLoaded", (_NotLoaded,), {})
+ClientError: Any = type("ClientErrorNotLoaded", (_NotLoaded,), {})
+ConnectTimeoutError: Any = type("ConnectTimeoutErrorNotLoaded", (_NotLoaded,), {})
+EndpointConnectionError: Any = type("EndpointConnectionErrorNotLoaded", (_NotLoaded,), {})
+NoCredentialsError: Any = type("NoCredentialsErrorNotLoaded", (_NotLoaded,), {})
+NoRegionError: Any = type("NoRegionErrorNotLoaded", (_NotLoaded,), {})
 
 
 def _load_boto3() -> None:

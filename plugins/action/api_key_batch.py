@@ -56,11 +56,16 @@ class ActionModule(ActionBase):
             return classes[module](task=task, connection=self._connection, play_context=self._play_context,
                                    loader=self._loader, templar=rendered, shared_loader_obj=self._shared_loader_obj)
 
+        notify_events: dict[str, list[str]] = {}  # only keys whose targets list events; none in check mode
+
         def jobs() -> Iterator[tuple[str, Any]]:
             for key in keys:
                 if not controller():
                     return  # ansible-playbook is gone: no new key is started (the recap will never come)
                 own = key_vars(read_vars, key, shared)  # read here, in this thread: hostvars are not thread-safe
+                events = [] if check_mode else batch.listed_events(own.get("apikeys_notify"))
+                if events:
+                    notify_events[key] = events
                 run = batch.KeyRun(key, own, make_action, check_mode, diff, controller)
                 yield key, functools.partial(runner, run, options)
 
@@ -71,7 +76,7 @@ class ActionModule(ActionBase):
                                   interval=args["progress_interval"])
         batch.run_pool(jobs(), args["workers"], done, progress)
         return dict(result, changed=False, run_dir=run_dir, keys=len(keys), failed_keys=progress.failed,
-                    changed_keys=progress.changed, seconds=round(time.time() - started, 3),
+                    changed_keys=progress.changed, notify_events=notify_events, seconds=round(time.time() - started, 3),
                     msg=progress.final())
 
 

@@ -108,6 +108,14 @@ changed_keys:
   description: How many keys were changed.
   returned: always
   type: int
+notify_events:
+  description:
+    - For each key whose notification targets (C(apikeys_notify)) list C(events), those events, so that a per-key
+      task can choose its handlers from this one result instead of templating each key's variables. Keys whose
+      targets list no events are left out. Empty in check mode, where nothing is notified.
+  returned: always
+  type: dict
+  sample: {"stripe": ["rotated", "rotation_failed"]}
 seconds:
   description: How long the batch took.
   returned: always

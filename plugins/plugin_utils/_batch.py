@@ -153,6 +153,25 @@ class KeyVariables:
         return {name: plain(self.engine.template(raw[name])) for name in raw if is_apikeys(name)}
 
 
+def listed_events(targets: Any) -> list[str]:
+    """The events a key's notification targets (``apikeys_notify``) list, as the role chooses its handlers by them:
+    ``targets | default([], true) | map(attribute='events', default=[]) | flatten``. A target without ``events``
+    lists none here (it still gets the failure events: plugins/module_utils/_notify.py's defaults), a null is skipped."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif value is not None and value not in ("None", "null"):
+            found.append(str(value))
+
+    for target in targets if isinstance(targets, list) else []:
+        if isinstance(target, dict):
+            walk(target.get("events", []))
+    return found
+
+
 class KeyRun:
     """One key's steps, each run by its module's action class exactly as the role's task ran it."""
 

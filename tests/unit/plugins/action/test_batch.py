@@ -132,3 +132,27 @@ def test_key_outcomes_read_the_fleet_engines_per_key_result() -> None:
     assert seen["keys"]["b"] == {"outcome": "not_due", "reason": "young"}
     assert seen["keys"]["d"] == {"outcome": "emergency_revoked", "revoked_key_id": "old", "key_id": "new"}
     assert seen["failed"] == ["c"]
+
+
+def test_listed_events_are_what_the_roles_expression_picks_handlers_by() -> None:
+    """listed_events(targets) equals Ansible's own ``targets | default([], true) | map(attribute='events', default=[])
+    | flatten`` for every shape a target list can have: the rotate role's report notifies its handler from it."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    expression = "{{ targets | default([], true) | map(attribute='events', default=[]) | flatten }}"
+    shapes: list[Any] = [
+        None, [], "", {}, "not a list",
+        [{"format": "slack", "url_env": "X"}],
+        [{"format": "slack", "events": ["rotated"]}, {"format": "json", "events": ["emergency", "rotation_failed"]}],
+        [{"events": None}, {"events": [["rotated"], None]}, {"events": "rotated"}, "a string target", 3],
+        [{"events": ["None", "null", "revoked"]}],
+    ]
+    for targets in shapes:
+        templar = Templar(loader=DataLoader(), variables={"targets": targets})
+        expected = [str(event) for event in templar.template(trust_as_template(expression))]
+        if isinstance(targets, list):
+            assert batch.listed_events(targets) == expected, targets
+        else:  # not a list: the batch lists nothing (the key's own check of apikeys_notify fails it)
+            assert batch.listed_events(targets) == [], targets
+    assert batch.listed_events([{"events": ["rotated"]}]) == ["rotated"]

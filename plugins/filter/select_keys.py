@@ -3,13 +3,16 @@
 """Filters apikeys.rotation.select_keys, key_outcomes and key_summary (documented in the .yml files beside)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+import functools
+from typing import Any, Callable, Optional, TypeVar
 
 from ansible import context
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._outcomes import outcomes, summary
 from ansible_collections.apikeys.rotation.plugins.module_utils._selection import SelectionError, select_keys
+
+T = TypeVar("T")
 
 
 def _select_keys(pattern: Any, matched: Optional[list[str]], groups: dict[str, list[str]],
@@ -24,18 +27,25 @@ def _select_keys(pattern: Any, matched: Optional[list[str]], groups: dict[str, l
         raise AnsibleFilterError(str(exc)) from None
 
 
+def _as_filter_errors(function: Callable[..., T]) -> Callable[..., T]:
+    """``function`` with a ValueError (an unknown role, a bad argument) raised as AnsibleFilterError, same message."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        except ValueError as exc:
+            raise AnsibleFilterError(str(exc)) from None
+    return wrapper
+
+
+@_as_filter_errors
 def _key_outcomes(hosts: list[str], hostvars: Any, role: str, check_mode: bool = False) -> dict[str, Any]:
-    try:
-        return outcomes(hosts, hostvars, role, check_mode)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
+    return outcomes(hosts, hostvars, role, check_mode)
 
 
+@_as_filter_errors
 def _key_summary(hosts: list[str], hostvars: Any, role: str, check_mode: bool = False) -> list[str]:
-    try:
-        return summary(hosts, hostvars, role, check_mode)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
+    return summary(hosts, hostvars, role, check_mode)
 
 
 class FilterModule:

@@ -7,6 +7,10 @@ are not, so clients are made under a lock). Its pool holds as many connections a
 shared pool (``_http.pool_size()``). A forked child makes its own: it never uses its parent's sockets.
 Only clients made from the default credential chain (environment, profile, instance role) are shared;
 a client made from a key's own secret (testing a new key) is not.
+
+boto3 is imported on first use (:func:`load_boto3`, ~150-200 ms of CPU): the provider and store registries
+import the AWS provider and the Secrets Manager store for every run, and a run without an AWS key must not
+pay for it. :class:`Botocore` holds the botocore exception classes they catch.
 """
 from __future__ import annotations
 
@@ -15,6 +19,38 @@ import threading
 from typing import Any, Optional
 
 from ._http import pool_size
+from ._lazy import available, bind, load, placeholder
+
+HAS_BOTO3 = available("boto3")
+#: what a key that needs boto3 is told when it is not installed
+NEEDS_BOTO3 = "the boto3 Python library on the controller: pip install boto3"
+
+
+class Botocore:
+    """The botocore exception classes caught by this collection, bound by :func:`load_boto3`.
+
+    Until then each is its own placeholder (nothing raises it, so an ``except`` naming it matches nothing):
+    every call that can raise one made a client first, so after ``load_boto3()``.
+    """
+
+    BotoCoreError: Any = placeholder("BotoCoreError")
+    ClientError: Any = placeholder("ClientError")
+    ConnectTimeoutError: Any = placeholder("ConnectTimeoutError")
+    EndpointConnectionError: Any = placeholder("EndpointConnectionError")
+    NoCredentialsError: Any = placeholder("NoCredentialsError")
+    NoRegionError: Any = placeholder("NoRegionError")
+
+
+def load_boto3() -> Any:
+    """boto3, imported on first use, with :class:`Botocore`'s classes bound (the caller checked HAS_BOTO3)."""
+    bind(Botocore, "botocore.exceptions")
+    return load("boto3")
+
+
+def botocore_config(**settings: Any) -> Any:
+    """A ``botocore.config.Config``."""
+    return load("botocore.config").Config(**settings)
+
 
 _CLIENTS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
@@ -28,11 +64,9 @@ def shared_client(service: str, *, profile: Optional[str], region: str, endpoint
     with _LOCK:
         found = _CLIENTS.get(key)
         if found is None:
-            import boto3  # pylint: disable=import-outside-toplevel
-            import botocore.config  # pylint: disable=import-outside-toplevel
-            session = boto3.session.Session(profile_name=profile, region_name=region)
-            config = botocore.config.Config(retries=dict(retries), connect_timeout=timeout, read_timeout=timeout,
-                                            max_pool_connections=max(10, pool_size()))
+            session = load_boto3().session.Session(profile_name=profile, region_name=region)
+            config = botocore_config(retries=dict(retries), connect_timeout=timeout, read_timeout=timeout,
+                                     max_pool_connections=max(10, pool_size()))
             found = _CLIENTS[key] = (session.client(service, endpoint_url=endpoint_url, config=config), session)
         return found
 

@@ -12,18 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
+from ._lazy import available, load
 from ._record import PHASES
 from ._timeutil import from_iso
 
-try:
-    # Only found here, imported on first use (_client()): Ansible's strategy imports this module (through the
-    # api_key_metrics action) for every run of the roles, also when the metrics task is skipped (no
-    # apikeys_metrics_dir); prometheus_client costs ~0.1-0.2 s of CPU to import.
-    from importlib.util import find_spec
-    HAS_PROMETHEUS_CLIENT = find_spec("prometheus_client") is not None
-except (ImportError, ValueError):  # pragma: no cover - reported by the action
-    HAS_PROMETHEUS_CLIENT = False
-
+# Only found here, imported on first use (_client()): Ansible's strategy imports this module (through the
+# api_key_metrics action) for every run of the roles, also when the metrics task is skipped (no
+# apikeys_metrics_dir); prometheus_client costs ~0.1-0.2 s of CPU to import. Reported by the action when missing.
+HAS_PROMETHEUS_CLIENT = available("prometheus_client")
 MISSING_LIBRARY = ("apikeys.rotation's metrics need the prometheus-client Python library on the controller: "
                    "pip install prometheus-client")
 
@@ -70,8 +66,7 @@ def metric_names() -> set[str]:
 
 def _client() -> Any:
     """prometheus_client (imported once, on first use)."""
-    import prometheus_client  # pylint: disable=import-outside-toplevel
-    return prometheus_client
+    return load("prometheus_client")
 
 
 class _Gauges:

@@ -26,16 +26,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Optional
 
 from ._errors import ConfigError
+from ._lazy import available, load
 from ._timeutil import format_duration, from_iso, to_iso
 
-# Both libraries are only found here and imported when a key has a schedule (_cron(), describe()): every run
+# Both libraries are only found here and imported when a key has a schedule (_parse(), describe()): every run
 # imports this module (the argument spec), most keys have no schedule, and the imports cost ~20-30 ms of CPU.
-try:
-    from importlib.util import find_spec
-    HAS_CRON_CONVERTER = find_spec("cron_converter") is not None  # else reported when a key has a schedule
-    HAS_CRON_DESCRIPTOR = find_spec("cron_descriptor") is not None  # else the expression stands in for its description
-except (ImportError, ValueError):  # pragma: no cover
-    HAS_CRON_CONVERTER = HAS_CRON_DESCRIPTOR = False
+HAS_CRON_CONVERTER = available("cron_converter")  # else reported when a key has a schedule
+HAS_CRON_DESCRIPTOR = available("cron_descriptor")  # else the expression stands in for its description
 
 VARIABLE = "apikeys_schedule"
 FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
@@ -104,10 +101,10 @@ def describe(expression: str) -> str:
     if not HAS_CRON_DESCRIPTOR:
         return expression
     try:
-        from cron_descriptor import Options, get_description  # pylint: disable=import-outside-toplevel
-        options = Options()
+        cron_descriptor = load("cron_descriptor")
+        options = cron_descriptor.Options()
         options.use_24hour_time_format = True
-        return str(get_description(MACROS.get(expression, expression), options))
+        return str(cron_descriptor.get_description(MACROS.get(expression, expression), options))
     except Exception:  # pylint: disable=broad-except  # a description is a courtesy, never a failure
         return expression
 
@@ -142,19 +139,19 @@ def _fields(key: str, value: Any) -> list[str]:
 @functools.lru_cache(maxsize=4096)
 def _parse(value: str) -> Schedule:
     """Cached per expression (thousands of keys share a few); errors name the key as '?', replaced by the caller."""
-    from cron_converter import Cron  # pylint: disable=import-outside-toplevel
+    converter = load("cron_converter")
     key = "?"
     fields = _fields(key, value)
     for index, name in enumerate(FIELDS):  # each field alone, so the error can name it
         alone = ["*"] * 5
         alone[index] = fields[index]
         try:
-            Cron(" ".join(alone))
+            converter.Cron(" ".join(alone))
         except Exception:  # pylint: disable=broad-except  # cron-converter raises ValueError, sometimes others
             raise ConfigError(key, f"{VARIABLE} ({name} field)", f"is not a valid {name}: numbers {ALLOWED[name]}, "
                               "lists (1,15), ranges (1-5) and steps (*/2) are allowed") from None
     try:
-        parts = Cron(" ".join(fields)).to_list()
+        parts = converter.Cron(" ".join(fields)).to_list()
     except Exception:  # pylint: disable=broad-except
         raise ConfigError(key, VARIABLE, "is not a valid cron expression") from None
     schedule = Schedule(expression=" ".join(value.split()), minutes=tuple(parts[0]), hours=tuple(parts[1]),

@@ -15,17 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Optional, TypeVar
 
 from .._errors import ConfigError, KeyCapReached, ProviderError
-from .._aws_clients import shared_client
+from .._aws_clients import HAS_BOTO3, NEEDS_BOTO3, Botocore, botocore_config, load_boto3, shared_client
 from .._retry import Retryable, call_with_retry
 from ._base import NewKey, Provider, Usage
-
-try:
-    # Only find boto3 here; it is imported on first use (~150 ms), so that a run without an
-    # AWS key does not pay for it.
-    from importlib.util import find_spec
-    HAS_BOTO3 = find_spec("boto3") is not None
-except (ImportError, ValueError):  # pragma: no cover
-    HAS_BOTO3 = False
 
 T = TypeVar("T")
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
@@ -38,12 +30,6 @@ KEYS_PER_USER = 2
 def _code(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     return response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
-
-
-def _botocore() -> Any:
-    import botocore.config  # pylint: disable=import-outside-toplevel
-    import botocore.exceptions  # pylint: disable=import-outside-toplevel
-    return botocore
 
 
 class AwsIamProvider(Provider):
@@ -60,15 +46,20 @@ class AwsIamProvider(Provider):
         self.endpoint_url = options.get("endpoint_url")
         self._iam = None
 
+    def _boto3(self) -> Any:
+        """boto3, imported on first use (a run without an AWS key does not pay ~150 ms for it; _aws_clients)."""
+        if not HAS_BOTO3:
+            raise ConfigError(self.key, "apikeys_provider", f"provider 'aws_iam' needs {NEEDS_BOTO3}")
+        return load_boto3()
+
     def _config(self) -> Any:
         # botocore's own retries are off: a CreateAccessKey whose answer was lost must not be repeated.
-        return _botocore().config.Config(retries={"total_max_attempts": 1}, connect_timeout=self.timeout, read_timeout=self.timeout)
+        return botocore_config(retries={"total_max_attempts": 1}, connect_timeout=self.timeout, read_timeout=self.timeout)
 
     @property
     def iam(self) -> Any:
         if self._iam is None:
-            if not HAS_BOTO3:
-                raise ConfigError(self.key, "apikeys_provider", "provider 'aws_iam' needs the boto3 library")
+            self._boto3()
             # one client per profile, region and endpoint in the process, shared by the keys of a batch
             self._iam, self._boto_session = shared_client("iam", profile=self.options.get("profile"), region=self.region,
                                                           endpoint_url=self.endpoint_url, timeout=self.timeout)
@@ -85,18 +76,17 @@ class AwsIamProvider(Provider):
         return [h for h in held if h]
 
     def _call(self, what: str, fn: Callable[[], T], retry: bool = True) -> T:
-        errors = _botocore().exceptions
-        ClientError, BotoCoreError = errors.ClientError, errors.BotoCoreError  # pylint: disable=invalid-name
+        self._boto3()  # Botocore's classes bound (or the clear error when boto3 is missing)
 
         def attempt() -> T:
             try:
                 return fn()
-            except ClientError as exc:
+            except Botocore.ClientError as exc:
                 error = ProviderError(f"aws_iam: {what} for user {self.user} failed: {_code(exc) or 'error'}")
                 if retry and _code(exc) in _THROTTLED:  # a throttle pauses every user of the rate budget
                     raise Retryable(error, throttled=_code(exc) in _SLOW_DOWN) from None
                 raise
-            except BotoCoreError as exc:
+            except Botocore.BotoCoreError as exc:
                 error = ProviderError(f"aws_iam: {what} for user {self.user} failed: {type(exc).__name__}")
                 if retry:
                     raise Retryable(error) from None
@@ -107,7 +97,7 @@ class AwsIamProvider(Provider):
     def create(self, name: str, like_key_id: Optional[str]) -> NewKey:
         try:
             answer = self._call("CreateAccessKey", lambda: self.iam.create_access_key(UserName=self.user), retry=False)
-        except _botocore().exceptions.ClientError as exc:
+        except Botocore.ClientError as exc:
             if _code(exc) == "LimitExceeded":
                 raise KeyCapReached(f"aws_iam: user {self.user} already has {KEYS_PER_USER} access keys "
                                     f"(the limit is {KEYS_PER_USER}); no key was created") from None
@@ -118,7 +108,7 @@ class AwsIamProvider(Provider):
     def revoke(self, key_id: str) -> bool:
         try:
             self._call("DeleteAccessKey", lambda: self.iam.delete_access_key(UserName=self.user, AccessKeyId=key_id))
-        except _botocore().exceptions.ClientError as exc:
+        except Botocore.ClientError as exc:
             if _code(exc) == "NoSuchEntity":
                 return False
             raise ProviderError(f"aws_iam: DeleteAccessKey {key_id} failed: {_code(exc)}") from None
@@ -128,17 +118,17 @@ class AwsIamProvider(Provider):
         try:
             self._call("UpdateAccessKey Inactive", lambda: self.iam.update_access_key(
                 UserName=self.user, AccessKeyId=key_id, Status="Inactive"))
-        except _botocore().exceptions.ClientError as exc:
+        except Botocore.ClientError as exc:
             raise ProviderError(f"aws_iam: UpdateAccessKey {key_id} failed: {_code(exc)}") from None
 
     def accepts(self, secret: str, key_id: str) -> bool:
-        import boto3  # pylint: disable=import-outside-toplevel
+        boto3 = self._boto3()
         sts = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret,
                                     region_name=self.region).client("sts", endpoint_url=self.endpoint_url,
                                                                     config=self._config())
         try:
             self._call("GetCallerIdentity with the new key", sts.get_caller_identity)
-        except _botocore().exceptions.ClientError as exc:
+        except Botocore.ClientError as exc:
             if _code(exc) in _REJECTED:
                 return False
             raise ProviderError(f"aws_iam: testing key {key_id} failed: {_code(exc)}") from None
@@ -147,7 +137,7 @@ class AwsIamProvider(Provider):
     def _keys(self) -> list[dict[str, Any]]:
         try:
             answer = self._call("ListAccessKeys", lambda: self.iam.list_access_keys(UserName=self.user))
-        except _botocore().exceptions.ClientError as exc:
+        except Botocore.ClientError as exc:
             raise ProviderError(f"aws_iam: ListAccessKeys for user {self.user} failed: {_code(exc)}") from None
         return list(answer.get("AccessKeyMetadata", []))
 
@@ -165,6 +155,6 @@ class AwsIamProvider(Provider):
         try:
             answer = self._call("GetAccessKeyLastUsed",
                                 lambda: self.iam.get_access_key_last_used(AccessKeyId=key_id))
-        except _botocore().exceptions.ClientError as exc:
+        except Botocore.ClientError as exc:
             raise ProviderError(f"aws_iam: GetAccessKeyLastUsed {key_id} failed: {_code(exc)}") from None
         return answer.get("AccessKeyLastUsed", {}).get("LastUsedDate")

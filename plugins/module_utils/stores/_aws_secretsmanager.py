@@ -28,50 +28,10 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Optional, TypeVar
 
+from .._aws_clients import HAS_BOTO3, NEEDS_BOTO3, Botocore, botocore_config, load_boto3
 from .._errors import CasConflict, ConfigError, RotationRefused, StoreError, StoreForbidden, StoreUnavailable
 from .._retry import RetryPolicy, Retryable, call_with_retry
 from ._base import Entry, Store, is_absent
-
-try:
-    # Only found here; imported on first use (_load_boto3(), ~150-200 ms of CPU): stores/_registry imports this
-    # module for every run, and a run without a Secrets Manager key must not pay for boto3 (as providers/_aws_iam.py)
-    from importlib.util import find_spec
-    HAS_BOTO3 = find_spec("boto3") is not None
-except (ImportError, ValueError):  # pragma: no cover - reported when a key uses this store
-    HAS_BOTO3 = False
-
-
-class _NotLoaded(Exception):
-    """Stands for each botocore exception class until boto3 is imported (nothing raises it, so nothing matches)."""
-
-
-boto3: Any = None
-Config: Any = None
-# one placeholder class per name, as the real ones are distinct classes
-BotoCoreError: Any = type("BotoCoreErrorNotLoaded", (_NotLoaded,), {})
-ClientError: Any = type("ClientErrorNotLoaded", (_NotLoaded,), {})
-ConnectTimeoutError: Any = type("ConnectTimeoutErrorNotLoaded", (_NotLoaded,), {})
-EndpointConnectionError: Any = type("EndpointConnectionErrorNotLoaded", (_NotLoaded,), {})
-NoCredentialsError: Any = type("NoCredentialsErrorNotLoaded", (_NotLoaded,), {})
-NoRegionError: Any = type("NoRegionErrorNotLoaded", (_NotLoaded,), {})
-
-
-def _load_boto3() -> None:
-    """Bind boto3 and the botocore names this module uses (once). Every ``except ClientError`` of this module runs
-    only after a client was made, so after this."""
-    # pylint: disable-next=global-statement,invalid-name
-    global boto3, Config, BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, NoRegionError
-    if boto3 is not None:
-        return
-    import boto3 as module  # pylint: disable=import-outside-toplevel
-    from botocore.config import Config as config  # pylint: disable=import-outside-toplevel
-    from botocore import exceptions  # pylint: disable=import-outside-toplevel
-    Config = config
-    BotoCoreError, ClientError = exceptions.BotoCoreError, exceptions.ClientError
-    ConnectTimeoutError, EndpointConnectionError = exceptions.ConnectTimeoutError, exceptions.EndpointConnectionError
-    NoCredentialsError, NoRegionError = exceptions.NoCredentialsError, exceptions.NoRegionError
-    boto3 = module
-
 
 T = TypeVar("T")
 
@@ -144,8 +104,7 @@ class SecretsManagerStore(Store):
     @classmethod
     def from_options(cls, key: str, args: dict[str, Any]) -> "SecretsManagerStore":
         if not HAS_BOTO3:
-            raise ConfigError(key, "apikeys_store", "aws_secretsmanager needs the boto3 Python library on the "
-                              "controller: pip install boto3")
+            raise ConfigError(key, "apikeys_store", f"aws_secretsmanager needs {NEEDS_BOTO3}")
         return cls(key, dict(args.get("store_options") or {}))
 
     def __init__(self, key: str, options: dict[str, Any],
@@ -163,19 +122,21 @@ class SecretsManagerStore(Store):
     def client(self) -> Any:
         """The boto3 client, made on first use (credentials: the options, else boto3's default chain)."""
         if self._client is None:
-            _load_boto3()
+            # boto3 imported on first use (_aws_clients.load_boto3): stores/_registry imports this module for
+            # every run, and a run without a Secrets Manager key must not pay for boto3
+            boto3 = load_boto3()
             given = {n: self.options[n] for n in CREDENTIALS if self.options.get(n)}
             try:
                 self._session = boto3.session.Session(profile_name=self.options.get("profile") or None,
                                                       region_name=self.options.get("region") or None, **given)
                 timeout = float(self.options.get("timeout") or 10)
-                config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+                config = botocore_config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
                 self._client = self._session.client("secretsmanager", endpoint_url=self.options.get("endpoint_url"),
                                                     config=config)
-            except NoRegionError:
+            except Botocore.NoRegionError:
                 raise ConfigError(self.key, "apikeys_store_options.region", "no AWS region: set it, or AWS_REGION "
                                   "(AWS_DEFAULT_REGION, the profile's region)") from None
-            except BotoCoreError as exc:  # e.g. an unknown profile
+            except Botocore.BotoCoreError as exc:  # e.g. an unknown profile
                 raise ConfigError(self.key, "apikeys_store_options", f"boto3 cannot be set up: "
                                   f"{type(exc).__name__}") from None
         return self._client
@@ -201,15 +162,15 @@ class SecretsManagerStore(Store):
         def attempt() -> T:
             try:
                 answer = fn()
-            except ClientError as exc:
+            except Botocore.ClientError as exc:
                 raise self._client_error(what, action, exc, maybe_applied) from None
-            except NoCredentialsError:
+            except Botocore.NoCredentialsError:
                 raise StoreForbidden(f"secretsmanager: no AWS credentials found (boto3's chain: environment, "
                                      f"profile, role): {what} not done") from None
-            except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            except (Botocore.EndpointConnectionError, Botocore.ConnectTimeoutError) as exc:
                 raise Retryable(StoreUnavailable(f"secretsmanager at {self._where()} unreachable "
                                                  f"({type(exc).__name__}): {what} not done")) from None
-            except BotoCoreError as exc:
+            except Botocore.BotoCoreError as exc:
                 outcome = "may or may not have been done" if maybe_applied else "not done"
                 raise Retryable(StoreUnavailable(f"secretsmanager at {self._where()}: no answer "
                                                  f"({type(exc).__name__}): {what} {outcome}",
@@ -253,7 +214,7 @@ class SecretsManagerStore(Store):
 
     @staticmethod
     def _code(exc: Exception) -> str:
-        return str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) \
+        return str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) if isinstance(exc, Botocore.ClientError) \
             else ""
 
     # -- reads --------------------------------------------------------------------------------------
@@ -263,7 +224,7 @@ class SecretsManagerStore(Store):
         try:
             return self._call(f"describe {path}", "describe", lambda: self.client.describe_secret(SecretId=path),
                               maybe_applied=False)
-        except ClientError as exc:
+        except Botocore.ClientError as exc:
             if self._code(exc) == "ResourceNotFoundException":
                 return None
             raise StoreError(f"secretsmanager: describe {path} refused ({self._code(exc)})") from None
@@ -274,7 +235,7 @@ class SecretsManagerStore(Store):
 
         try:
             answer = self._call(f"read {path}", "read", fetch, maybe_applied=False)
-        except ClientError as exc:
+        except Botocore.ClientError as exc:
             code = self._code(exc)
             if code == "ResourceNotFoundException":  # no secret, or a secret with no current version
                 return None
@@ -348,7 +309,7 @@ class SecretsManagerStore(Store):
         try:
             return self._call(f"write {path}", "put", lambda: self.client.put_secret_value(
                 SecretId=path, ClientRequestToken=token, SecretString=body, VersionStages=[STAGED]))
-        except ClientError as exc:
+        except Botocore.ClientError as exc:
             code = self._code(exc)
             if code == "ResourceExistsException":  # the version id is taken by another content
                 raise CasConflict(f"{path}: version {token} was already written by another writer") from None
@@ -363,7 +324,7 @@ class SecretsManagerStore(Store):
                        lambda: self.client.update_secret_version_stage(
                            SecretId=path, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=cas))
             return
-        except ClientError as exc:
+        except Botocore.ClientError as exc:
             refused = self._code(exc)
         # Refused: AWSCURRENT is no longer on ``cas``. It may be on ours (a retry after a lost answer).
         if _holder(self.describe(path), CURRENT) == token:
@@ -381,7 +342,7 @@ class SecretsManagerStore(Store):
                     Name=path, ClientRequestToken=token, SecretString=body,
                     Tags=[{"Key": TAG_PREFIX + "managed_by", "Value": "apikeys.rotation"}]))
                 return str(answer.get("VersionId") or token)
-            except ClientError as exc:
+            except Botocore.ClientError as exc:
                 if self._code(exc) != "ResourceExistsException":
                     raise StoreError(f"secretsmanager: create {path} refused ({self._code(exc)})") from None
                 described = self.describe(path)
@@ -407,14 +368,14 @@ class SecretsManagerStore(Store):
                 self._stage(path, PENDING, move_to=wanted, remove_from=holder)
             elif wanted is None and holder is not None:
                 self._stage(path, PENDING, move_to=None, remove_from=holder)
-        except (StoreError, ClientError):
+        except (StoreError, Botocore.ClientError):
             pass
 
     def _unlabel(self, path: str, version: str, label: str) -> None:
         """Best effort: the losing version keeps no label (deprecated: never current, AWS deletes it later)."""
         try:
             self._stage(path, label, move_to=None, remove_from=version)
-        except (StoreError, ClientError):
+        except (StoreError, Botocore.ClientError):
             pass
 
     def _stage(self, path: str, label: str, move_to: Optional[str], remove_from: Optional[str]) -> None:

@@ -150,7 +150,22 @@ class KeyVariables:
             own = self.hostvars[key]
             return {name: plain(own[name]) for name in own.keys() if is_apikeys(name)}
         self.engine.available_variables = raw
-        return {name: plain(self.engine.template(raw[name])) for name in raw if is_apikeys(name)}
+        return {name: self.render(raw[name]) for name in raw if is_apikeys(name)}
+
+    def render(self, value: Any) -> Any:
+        """``value`` rendered as the engine renders it, as plain data, leaf by leaf: a mapping's keys are never
+        templated (ansible-core 2.19), its values and a list's items are; a string that cannot hold a template (no
+        ``{``, no ``#jinja2:`` header that could change the delimiters) is copied as it is, without the engine's
+        lazy containers and finalizing, which were most of a templated mapping's cost."""
+        if isinstance(value, str):
+            if "{" not in value and not value.startswith("#jinja2:"):
+                return str.__str__(value)
+            return plain(self.engine.template(value))
+        if isinstance(value, dict):
+            return {plain(k): self.render(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.render(v) for v in value]
+        return plain(value)
 
 
 def listed_events(targets: Any) -> list[str]:

@@ -96,7 +96,7 @@ def is_apikeys(name: Any) -> bool:
     return isinstance(name, str) and name.startswith("apikeys_")
 
 
-def _caching_engine_class() -> Optional[type]:
+def caching_engine_class() -> Optional[type]:
     """ansible-core's template engine (2.19+), compiling each distinct template text once; None before 2.19."""
     try:
         from ansible._internal._templating._engine import TemplateEngine
@@ -141,7 +141,7 @@ class KeyVariables:
 
     def __init__(self, hostvars: Any, loader: Any) -> None:
         self.hostvars = hostvars
-        engine_class = _caching_engine_class() if callable(getattr(hostvars, "raw_get", None)) else None
+        engine_class = caching_engine_class() if callable(getattr(hostvars, "raw_get", None)) else None
         self.engine = engine_class(loader=loader) if engine_class is not None else None
 
     def __call__(self, key: str) -> dict[str, Any]:

@@ -21,6 +21,13 @@ description:
     So does the task on a host where it refers to a variable that is not a registered result or C(set_fact)
     value of that host (or is one that an extra variable, a role or include parameter overrides).
   - Results are handed to Ansible's result processing in groups of up to 64 hosts.
+  - A C(run_once) task whose action only computes its result from its arguments and variables
+    (C(ansible.builtin.debug), C(ansible.builtin.set_stats), C(ansible.builtin.validate_argument_spec)) is run in the
+    controller process too, by Ansible's own task executor with all the host's variables, instead of in a worker forked
+    for it; so is the skipping of any other C(run_once) task whose C(when) is false (a task whose C(when) is true runs in
+    its worker as with the linear strategy). Its result goes through the same queue format and result processing as a
+    worker's. Not with a loop, C(until), C(retries), C(delegate_to), C(async), C(timeout), C(debugger), a C(when) that
+    calls a lookup, or for a handler.
 version_added: 0.1.0
 author:
   - apikeys.rotation maintainers (@apikeys)
@@ -28,7 +35,7 @@ notes:
   - "Set it per play, C(strategy: apikeys.rotation.fleet), as C(playbooks/rotate.yml) and
     C(playbooks/revoke_after_grace.yml) do (C(-e fleet_strategy=linear) runs them with the linear strategy)."
   - With C(-vvv) or more it says, once per C(api_key_result) task, whether its results are made in the controller,
-    and why not.
+    and why not; and for each C(run_once) task made or skipped in the controller, that it was.
   - ansible-core 2.19 prints a deprecation warning for every strategy plugin not shipped with it.
 seealso:
   - name: Fleets, many keys in one run
@@ -39,6 +46,7 @@ seealso:
 import os
 import typing as t
 from collections.abc import Mapping
+from multiprocessing.reduction import ForkingPickler
 
 from jinja2 import nodes as jinja_nodes
 
@@ -52,11 +60,14 @@ from ansible.utils.display import Display
 
 try:  # ansible-core 2.19 and later; with older ones the strategy is the linear strategy
     from ansible._internal import _task
+    from ansible._internal._display_utils import DeferredWarningContext
     from ansible._internal._templating._engine import TemplateEngine
     from ansible.executor.task_result import _RawTaskResult
     HAS_CONTROLLER_PATH = True
 except ImportError:
     HAS_CONTROLLER_PATH = False
+
+from ansible_collections.apikeys.rotation.plugins.plugin_utils._batch import caching_engine_class  # noqa: E402
 
 display = Display()
 
@@ -74,6 +85,13 @@ _LINEAR_KEYWORDS = ("loop", "loop_with", "when", "changed_when", "failed_when", 
                     "delegate_to", "async_val", "timeout", "debugger")
 # Keywords that are not templated as the task runs, are checked above, or (notify) are templated per host
 _NOT_SCANNED = frozenset(_LINEAR_KEYWORDS) | {"vars", "notify"}
+# run_once tasks of these actions are run in the controller: each computes its result from its arguments and the task's
+# variables only (no connection, no module, no process state), as in a worker
+IN_PROCESS_ACTIONS = frozenset({"ansible.builtin.debug", "ansible.builtin.set_stats", "ansible.builtin.validate_argument_spec"})
+# A when calling one of these is never evaluated ahead in the controller: a lookup may have effects or cost (it runs once)
+_LOOKUPS = frozenset({"lookup", "query", "q"})
+# What in_process_mode decides for a run_once task: run it here, or only skip it here when its when is false
+RUN_HERE, SKIP_HERE = "run", "skip"
 
 
 def why_linear(task: t.Any, action_fqcn: t.Optional[str], debugger_active: bool = False) -> t.Optional[str]:
@@ -93,6 +111,43 @@ def why_linear(task: t.Any, action_fqcn: t.Optional[str], debugger_active: bool 
     if C.DEFAULT_HASH_BEHAVIOUR != "replace":
         return "hash_behaviour is not 'replace'"
     return None
+
+
+def in_process_mode(task: t.Any, action_fqcn: t.Optional[str], when_names: t.Optional[frozenset[str]],
+                    debugger_active: bool = False) -> t.Optional[str]:
+    """For a task that is not api_key_result: RUN_HERE when, if it runs once, the controller runs it; SKIP_HERE when only
+    its skipping (a false ``when``) is made here; None when it always runs the linear way. ``when_names``: the names its
+    ``when`` refers to (None if one does not parse)."""
+    if isinstance(task, Handler) or debugger_active:
+        return None
+    for keyword in _LINEAR_KEYWORDS:
+        value = getattr(task, keyword, None)
+        if keyword == "when" or (keyword == "retries" and value is None):
+            continue
+        if value:
+            return None
+    if action_fqcn in IN_PROCESS_ACTIONS:
+        return RUN_HERE
+    if task.when and when_names is not None and not when_names & _LOOKUPS:
+        return SKIP_HERE
+    return None
+
+
+def conditional_names(templar: t.Any, when: t.Any) -> t.Optional[frozenset[str]]:
+    """Every name the conditionals of ``when`` read (each is an expression or a template); None if one does not parse."""
+    names: set[str] = set()
+    for item in when or []:
+        if isinstance(item, bool):
+            continue
+        if not isinstance(item, str):
+            return None
+        source = item if templar.is_template(item) else "{{ (" + item + ") }}"
+        try:
+            tree = templar.environment.parse(source)
+        except Exception:  # pylint: disable=broad-except  # not evaluated ahead: the worker says what is wrong
+            return None
+        names |= {node.name for node in tree.find_all(jinja_nodes.Name) if node.ctx == "load"}
+    return frozenset(names)
 
 
 def template_names(templar: t.Any, value: t.Any) -> t.Optional[frozenset[str]]:
@@ -170,6 +225,7 @@ class _TaskPlan:
         self.prototype_fields: Mapping[str, t.Any] = {}
         self.said_linear = False
         self.said_notify = False
+        self.notify_engine: t.Any = None  # one engine for the task's notify on every host: its template compiled once
 
 
 class _Light(t.NamedTuple):
@@ -301,8 +357,11 @@ class StrategyModule(LinearStrategyModule):
                 display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': its notify is templated with all the "
                             f"variables of each host (it refers to {', '.join(sorted(plan.notify_names))})")
             variables = dict(found, **extra) if extra is not None else all_vars()
+            if plan.notify_engine is None:
+                plan.notify_engine = (caching_engine_class() or TemplateEngine)(loader=self._loader)
+            plan.notify_engine.available_variables = variables
             try:
-                notify = task.post_validate_attribute("notify", templar=TemplateEngine(loader=self._loader, variables=variables))
+                notify = task.post_validate_attribute("notify", templar=plan.notify_engine)
             except AnsibleError:
                 notify = None
             if notify is None or not isinstance(notify, list):

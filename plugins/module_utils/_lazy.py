@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import functools
 import importlib
+from importlib.util import find_spec
 from types import ModuleType
 from typing import Any
 
 
 @functools.lru_cache(maxsize=None)
 def available(name: str) -> bool:
-    """Can the top-level package ``name`` be imported? Found on ``sys.path``, not imported."""
+    """Can the top-level package ``name`` be imported? Found on ``sys.path``, not imported (a dotted name would
+    import its parent package: ask for the top-level one)."""
     try:
-        from importlib.util import find_spec  # pylint: disable=import-outside-toplevel  # only here
         return find_spec(name) is not None
     except (ImportError, ValueError):  # a broken installation, or a module without a spec
         return False

@@ -16,7 +16,7 @@ description:
     goes through Ansible's own result processing, so the play recap, callbacks (C(runner_on_start),
     C(runner_on_ok), C(runner_on_failed) per host, as AWX records them), C(register), C(notify), C(--diff),
     C(no_log), C(ignore_errors) and C(rescue) behave as with the linear strategy.
-  - Every other task, and an C(api_key_result) task with C(when), C(changed_when), C(failed_when), a loop,
+  - Every other task (but the C(run_once) tasks below), and an C(api_key_result) task with C(when), C(changed_when), C(failed_when), a loop,
     C(until), C(retries), C(delegate_to), C(async), C(timeout), C(debugger) or a handler, runs the linear way.
     So does the task on a host where it refers to a variable that is not a registered result or C(set_fact)
     value of that host (or is one that an extra variable, a role or include parameter overrides).
@@ -91,7 +91,8 @@ IN_PROCESS_ACTIONS = frozenset({"ansible.builtin.debug", "ansible.builtin.set_st
 # A when calling one of these is never evaluated ahead in the controller: a lookup may have effects or cost (it runs once)
 _LOOKUPS = frozenset({"lookup", "query", "q"})
 # What in_process_mode decides for a run_once task: run it here, or only skip it here when its when is false
-RUN_HERE, SKIP_HERE = "run", "skip"
+RUN_HERE = "run"
+SKIP_HERE = "skip"
 
 
 def why_linear(task: t.Any, action_fqcn: t.Optional[str], debugger_active: bool = False) -> t.Optional[str]:
@@ -215,8 +216,10 @@ class _TaskPlan:
     """What the strategy decided for one task: report it here or not, and the variables its templates refer to."""
 
     def __init__(self, why: t.Optional[str], names: frozenset[str] = frozenset(),
-                 notify_names: t.Optional[frozenset[str]] = None, shadowed: frozenset[str] = frozenset()) -> None:
+                 notify_names: t.Optional[frozenset[str]] = None, shadowed: frozenset[str] = frozenset(),
+                 here: t.Optional[str] = None) -> None:
         self.why = why
+        self.here = here  # another action's task: RUN_HERE, SKIP_HERE or None (in_process_mode)
         self.names = names
         self.notify_names = notify_names  # None: notify is not templated
         self.shadowed = shadowed
@@ -262,6 +265,27 @@ class _ControllerExecutor(TaskExecutor):
         if notify is not None:
             result["_ansible_notify"] = notify
         return result
+
+
+class _NeedsWorker(BaseException):
+    """The task evaluated ahead is not skipped after all: it runs in its worker (a BaseException: TaskExecutor turns an
+    Exception into a failed result)."""
+
+
+class _InProcessExecutor(TaskExecutor):
+    """Ansible's TaskExecutor, run in the controller for a run_once task (in_process_mode) on a copy of the task; with
+    ``only_skip``, a task whose ``when`` is true stops before anything else of it is templated and goes to its worker."""
+
+    def __init__(self, *args: t.Any, only_skip: bool = False) -> None:
+        super().__init__(*args)
+        if only_skip:
+            resolve = self._task._resolve_conditional
+
+            def resolve_or_hand_over(*given: t.Any, **named: t.Any) -> bool:
+                if resolve(*given, **named):
+                    raise _NeedsWorker()
+                return False
+            self._task._resolve_conditional = resolve_or_hand_over
 
 
 class _VarsGate:
@@ -315,9 +339,13 @@ class StrategyModule(LinearStrategyModule):
         if templar.is_template(task.action):
             return _TaskPlan("its action is a template")
         context = plugin_loader.action_loader.find_plugin_with_context(task.action, collection_list=task.collections)
-        why = why_linear(task, context.resolved_fqcn if context.resolved else None, self.debugger_active)
+        fqcn = context.resolved_fqcn if context.resolved else None
+        why = why_linear(task, fqcn, self.debugger_active)
         if why is not None:
-            return _TaskPlan(why)
+            here = None
+            if fqcn != RESULT_ACTION and HAS_CONTROLLER_PATH:
+                here = in_process_mode(task, fqcn, conditional_names(templar, task.when), self.debugger_active)
+            return _TaskPlan(why, here=here)
         names = task_template_names(templar, task)
         notify_names = template_names(templar, task.notify)
         if names is None or notify_names is None:
@@ -380,7 +408,8 @@ class StrategyModule(LinearStrategyModule):
     def _queue_task(self, host: t.Any, task: t.Any, task_vars: t.Any, play_context: t.Any) -> None:
         light, self._light = self._light, None
         if light is None or task_vars is not light.variables:
-            super()._queue_task(host, task, task_vars, play_context)
+            if not self._run_here(host, task, task_vars, play_context):
+                super()._queue_task(host, task, task_vars, play_context)
             return
         self._queued_task_cache[(host.name, task._uuid)] = {
             "host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
@@ -402,6 +431,54 @@ class StrategyModule(LinearStrategyModule):
             fields = dict(fields, notify=notify)
         self._held.append(_RawTaskResult(host=host, task=run_task, return_data=result, task_fields=fields))
         self._pending_results += 1
+
+    # -- run_once tasks run (or skipped) here ----------------------------------------------------------------------
+
+    def _run_here(self, host: t.Any, task: t.Any, task_vars: t.Any, play_context: t.Any) -> bool:
+        """Run a run_once task in the controller, or only its skipping (in_process_mode), with all the host's variables:
+        Ansible's TaskExecutor on a copy of the task, its result through the worker queue's format. False when the task
+        goes to a worker."""
+        plan = self._plans.get(task._uuid)
+        if plan is None or plan.here is None:
+            return False
+        templar = TemplateEngine(loader=self._loader, variables=task_vars)
+        if not templar.template(task.run_once):  # as the linear loop has it (it templated it already)
+            return False
+        only_skip = plan.here == SKIP_HERE
+        if only_skip and not self._false_ahead(task, templar):
+            return False
+        self._queued_task_cache[(host.name, task._uuid)] = {
+            "host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
+        if not only_skip:
+            self._tqm.send_callback("v2_runner_on_start", host, task)
+        run_task = task.copy(exclude_tasks=True)  # its own blocks (post_validate sets their fields), not their tasks
+        executor = _InProcessExecutor(host, run_task, task_vars, play_context, self._loader,
+                                      plugin_loader.get_plugin_loader_namespace(), self._final_q, self._manager,
+                                      only_skip=only_skip)
+        try:
+            with _task.TaskContext(run_task):
+                result = executor.run()
+        except _NeedsWorker:  # evaluated true after all (the play context's variables): the linear way
+            del self._queued_task_cache[(host.name, task._uuid)]
+            return False
+        if only_skip:
+            self._tqm.send_callback("v2_runner_on_start", host, task)
+        display.vvv(f"apikeys.rotation.fleet: task '{task.get_name()}': {'skipped' if only_skip else 'run'} in the controller")
+        # what a worker sends: the result as the queue carries it (pickled), then made raw again as the queue's reader does
+        wire = _RawTaskResult(host=host, task=run_task, return_data=result, task_fields=run_task.dump_attrs()).as_wire_task_result()
+        self._held.append(self._convert_wire_task_result_to_raw(ForkingPickler.loads(ForkingPickler.dumps(wire))))
+        self._pending_results += 1
+        return True
+
+    def _false_ahead(self, task: t.Any, templar: t.Any) -> bool:
+        """Whether the task's ``when`` is false with the host's variables, evaluated ahead without a warning (one would
+        be shown by the worker's evaluation): only a false one is then skipped here."""
+        try:
+            with DeferredWarningContext(variables={}) as warnings:
+                value = all(templar.evaluate_conditional(item) for item in task.when)
+        except Exception:  # pylint: disable=broad-except  # the worker says what is wrong
+            return False
+        return not value and not warnings.get_warnings() and not warnings.get_deprecation_warnings()
 
     @staticmethod
     def _task_copy(task: t.Any, plan: _TaskPlan) -> t.Any:

@@ -173,7 +173,7 @@ def play(tmp_path: Path, strategy: str, *args: str) -> tuple[int, dict[str, list
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(HOME=str(home), ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_LOCAL_TEMP=str(home / "tmp"), ANSIBLE_RETRY_FILES_ENABLED="0")
+               ANSIBLE_LOCAL_TEMP=str(home / "tmp"), ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_SHOW_CUSTOM_STATS="1")
     done = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAY), "-e", f"fleet_strategy={strategy}",
                            "-e", f"outcomes_dir={home}", *args], env=env, capture_output=True, text=True, timeout=300,
                           check=False, cwd=home)
@@ -212,3 +212,9 @@ def test_the_strategy_prints_what_the_linear_strategy_prints(tmp_path: Path, arg
         assert "task 'Report with a condition (the linear strategy's)': linear, because it has 'when'" in said
     else:  # the extra variable shadows the registered result: every report runs the linear way
         assert "linear on k00 (and any other host where the same holds), because a template of the task refers to" in said
+    # run_once tasks (each said once): a pure action's run here, a false when skipped here, a true one in its worker
+    for task in ("Run options checked once", "Summary once, from every key's registered report", "Outcomes once, for the workflow",
+                 "Fails once"):
+        assert said.count(f"task '{task}': run in the controller") == 1, (task, said)
+    assert said.count("task 'A run_once task whose when is false is skipped': skipped in the controller") == 1, said
+    assert "A run_once task whose when is true" not in said, said

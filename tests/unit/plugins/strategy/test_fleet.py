@@ -122,3 +122,53 @@ def test_api_key_result_needs_no_task_variable_but_inventory_hostname(tmp_path: 
     monkeypatch.setattr(action, "_early_needs_tmp_path", lambda: False)
     result = action.run(task_vars=OnlyHostname(inventory_hostname="k1"))
     assert result["changed"] and result["msg"] == "rotated" and result["diff"] == [{"before": "a", "after": "b"}]
+
+
+# -- run_once tasks run (or skipped) in the controller ------------------------------------------------------------
+
+DEBUG = "ansible.builtin.debug"
+
+
+@pytest.mark.parametrize("action", sorted(fleet.IN_PROCESS_ACTIONS))
+def test_a_task_of_a_pure_action_is_run_in_the_controller_with_or_without_when(action: str) -> None:
+    assert fleet.in_process_mode(task(), action, frozenset()) == fleet.RUN_HERE
+    assert fleet.in_process_mode(task(when=["x"]), action, frozenset({"x"})) == fleet.RUN_HERE
+
+
+def test_any_other_action_only_has_a_false_when_skipped_in_the_controller() -> None:
+    assert fleet.in_process_mode(task(when=["x"]), "apikeys.rotation.api_key_metrics", frozenset({"x"})) == fleet.SKIP_HERE
+    assert fleet.in_process_mode(task(), "apikeys.rotation.api_key_metrics", frozenset()) is None
+    assert fleet.in_process_mode(task(when=["x"]), None, frozenset({"x"})) == fleet.SKIP_HERE
+    # a local override of debug is not ansible.builtin.debug
+    assert fleet.in_process_mode(task(), "ansible.legacy.debug", frozenset()) is None
+
+
+def test_a_when_that_calls_a_lookup_or_does_not_parse_is_never_evaluated_ahead() -> None:
+    for names in (frozenset({"lookup", "x"}), frozenset({"query"}), frozenset({"q"})):
+        assert fleet.in_process_mode(task(when=["x"]), "apikeys.rotation.api_key_metrics", names) is None
+    assert fleet.in_process_mode(task(when=["x"]), "apikeys.rotation.api_key_metrics", None) is None
+
+
+@pytest.mark.parametrize("keywords", [
+    {"changed_when": ["false"]}, {"failed_when": ["y"]}, {"loop": [1, 2]}, {"with_items": "items"}, {"until": ["z"]},
+    {"retries": 3}, {"delegate_to": "other"}, {"async": 10}, {"timeout": 5}, {"debugger": "on_failed"},
+], ids=lambda k: next(iter(k)))
+def test_keywords_that_need_a_worker_keep_run_once_tasks_the_linear_way(keywords: dict[str, Any]) -> None:
+    assert fleet.in_process_mode(task(**keywords), DEBUG, frozenset()) is None
+    assert fleet.in_process_mode(task(when=["x"], **keywords), "apikeys.rotation.api_key_metrics", frozenset({"x"})) is None
+
+
+def test_handlers_and_the_task_debugger_keep_run_once_tasks_the_linear_way() -> None:
+    handler = Handler()
+    handler.action = DEBUG
+    assert fleet.in_process_mode(handler, DEBUG, frozenset()) is None
+    assert fleet.in_process_mode(task(), DEBUG, frozenset(), debugger_active=True) is None
+
+
+def test_conditional_names_read_expressions_and_templates() -> None:
+    templar = Templar(loader=None)._engine
+    assert fleet.conditional_names(templar, [trusted("apikeys_metrics_dir | default('') | length > 0")]) == {"apikeys_metrics_dir"}
+    assert fleet.conditional_names(templar, [trusted("{{ a }}"), trusted("b is defined"), True]) == {"a", "b"}
+    assert fleet.conditional_names(templar, [trusted("lookup('env', 'X') == ''")]) == {"lookup"}
+    assert fleet.conditional_names(templar, []) == frozenset()
+    assert fleet.conditional_names(templar, [trusted("a ==")]) is None

@@ -4,7 +4,9 @@ Measures, on this machine, against the local servers (OpenBao dev, the gateway a
 emulators):
   * a bare one-task play (ansible-playbook's own start-up and one action): the floor;
   * rotate.yml for one key (median of --runs runs, each on a fresh key that is due);
-  * rotate.yml for --fleet keys in one run, and the cost per key above the bare play.
+  * rotate.yml for --fleet keys in one run, and the cost per key above the bare play;
+  * with --timeline, where one more one-key run's time goes, task by task: wall, the controller's CPU and the
+    reaped workers' CPU (benchmarks/callback_plugins/task_cpu.py).
 
 Run: make bench    (or: .venv/bin/python benchmarks/rotate_one_key.py --runs 7 --fleet 100)
 """
@@ -46,6 +48,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--fleet", type=int, default=100)
+    parser.add_argument("--timeline", action="store_true",
+                        help="one more one-key run with the task_cpu callback: where its time goes, task by task")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="apikeys-bench-") as workdir, \
@@ -54,9 +58,10 @@ def main() -> int:
         vault = hvac.Client(url=bench.openbao.url, token=bench.openbao.token)
         hosts: dict[str, dict] = {}
         groups: dict[str, dict] = {"fleet": {"hosts": {}}}
-        for run in range(args.runs):
+        for run in range(args.runs + 1):  # one more gateway key for --timeline
             hosts[f"one_gateway_{run}"] = gateway_key(bench, vault, f"one-gateway-{run}")
-            hosts[f"one_sendgrid_{run}"] = sendgrid_key(bench, vault, f"one-sendgrid-{run}")
+            if run < args.runs:
+                hosts[f"one_sendgrid_{run}"] = sendgrid_key(bench, vault, f"one-sendgrid-{run}")
         for number in range(args.fleet):
             host = f"fleet_{number:04d}"
             hosts[host] = gateway_key(bench, vault, host.replace("_", "-"))
@@ -81,6 +86,13 @@ def main() -> int:
         sendgrid_s, sendgrid_cpu = median_run([playbook + [rotate, "-e", f"secret=one_sendgrid_{run}"]
                                                for run in range(args.runs)], env)
         fleet_s, fleet_cpu = median_run([playbook + [rotate, "-e", "secret=fleet"]], env)
+        timeline = ""
+        if args.timeline:
+            log = Path(workdir) / "task-cpu.log"
+            timed(playbook + [rotate, "-e", f"secret=one_gateway_{args.runs}"],
+                  dict(env, ANSIBLE_CALLBACK_PLUGINS=str(ROOT / "benchmarks" / "callback_plugins"),
+                       ANSIBLE_CALLBACKS_ENABLED="task_cpu", APIKEYS_TASK_CPU_LOG=str(log)))
+            timeline = log.read_text()
         rotated = sum(1 for number in range(args.fleet) if vault.secrets.kv.v2.read_secret_version(
             path=f"bench/fleet-{number:04d}", mount_point="secret",
             raise_on_deleted_version=True)["data"]["data"].get("previous_key_id"))
@@ -94,6 +106,8 @@ def main() -> int:
           f"bare play's wall, {sendgrid_cpu / bare_cpu:.2f}x its CPU) |")
     print(f"| rotate.yml, {args.fleet} keys in one run (1 run) | {fleet_s:.2f} s ({fleet_cpu:.2f} s CPU; "
           f"{(fleet_s - bare_s) / args.fleet * 1000:.0f} ms per key above the bare play) |")
+    if timeline:
+        print(f"\nwhere one more one-key run (http gateway) went, task by task (ms):\n{timeline}")
     print(f"\nload average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores")
     print(f"\nkeys rotated in the fleet run: {rotated}/{args.fleet}")
     return 0 if rotated == args.fleet else 1

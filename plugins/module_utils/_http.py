@@ -15,17 +15,22 @@ never writes on a socket its parent also uses.
 The environment's proxy settings (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and CA bundle
 (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are honoured as requests honours them, but read once per process and
 endpoint (scheme, host and port) instead of once per request: requests scans the whole environment on every request.
+Each request goes through ``_lean_http.LeanRequest``: requests' own adapter, pool, response and exceptions without
+the per-request work that does nothing for these sessions (cookies, hooks, netrc); an endpoint with a proxy, a netrc
+entry or a redirect goes the plain requests way (see that module).
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections import OrderedDict
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Iterable, Optional
 from urllib.parse import urlsplit
 
 from ._errors import ProviderError
+from ._lean_http import LeanRequest, forget_endpoints
 from ._retry import RetryPolicy, Retryable, call_with_retry
 from ._scrub import Scrubber
 
@@ -116,6 +121,7 @@ def share_connections(session: "requests.Session") -> "requests.Session":
         session.mount("http://", adapter)
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     session.merge_environment_settings = _EnvironmentOnce(session)
+    session.request = LeanRequest(session)  # requests' own work without its per-request extras (_lean_http.py)
     return session
 
 
@@ -147,7 +153,11 @@ class _EnvironmentOnce:
                     proxies.setdefault(name, value)
             if verify is True or verify is None:
                 verify = ca_bundle or verify
-        return {"proxies": merge_setting(proxies, session.proxies), "stream": merge_setting(stream, session.stream),
+        if proxies is not None and not session.proxies:  # merge_setting's answer, without its costly Protocol checks
+            merged_proxies: Any = OrderedDict((name, value) for name, value in proxies.items() if value is not None)
+        else:
+            merged_proxies = merge_setting(proxies, session.proxies)
+        return {"proxies": merged_proxies, "stream": merge_setting(stream, session.stream),
                 "verify": merge_setting(verify, session.verify), "cert": merge_setting(cert, session.cert)}
 
 
@@ -157,6 +167,7 @@ def _forget_pool() -> None:
     _ADAPTER_LOCK = threading.Lock()
     _ADAPTER.clear()
     _ENVIRONMENT.clear()
+    forget_endpoints()
 
 
 if hasattr(os, "register_at_fork"):

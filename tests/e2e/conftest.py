@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -205,7 +206,12 @@ class World:
         # paced at SendGrid's 10/s; Retry-After still pauses. test_rate_limits sets its own per key.
         common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                   "apikeys_vault_allow_http": True, "apikeys_rate_limit": {"provider": "unlimited"}}
-        path.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": self.hosts, "children": children}}))
+        # written whole, then renamed into place: tests that run two jobs at once (test_awx_runner's slices) call
+        # this from two threads, and a reader must never see the file half written
+        fd, temporary = tempfile.mkstemp(dir=self.tmp, prefix=".inventory-", suffix=".yml")
+        with os.fdopen(fd, "w") as out:
+            out.write(yaml.safe_dump({"all": {"vars": common, "hosts": self.hosts, "children": children}}))
+        os.replace(temporary, path)
         return path
 
     def env(self, home: Path) -> dict[str, str]:

@@ -48,7 +48,8 @@ try:
     from requests.cookies import RequestsCookieJar
     from requests.sessions import merge_setting
     from requests.structures import CaseInsensitiveDict
-    from requests.utils import get_environ_proxies, get_netrc_auth
+    from requests.utils import check_header_validity, get_environ_proxies, get_netrc_auth
+    from requests._internal_utils import to_native_string
     import urllib3
     from urllib3 import exceptions as u3
     HAS_REQUESTS = True
@@ -119,7 +120,7 @@ class LeanRequest:
         prepared = requests.PreparedRequest()
         prepared.prepare_method(method)
         prepared.prepare_url(url, merge_setting(params, session.params) if params or session.params else None)
-        prepared.prepare_headers(_merged_headers(session.headers, headers))
+        prepared.headers = _merged_headers(session.headers, headers)
         prepared.prepare_body(data or {}, None, json)
         settings = session.merge_environment_settings(prepared.url, {}, None, verify, cert)
         verify, cert = settings["verify"], settings["cert"]
@@ -164,13 +165,18 @@ class LeanRequest:
 
 
 def _merged_headers(session_headers: Any, headers: Any) -> "CaseInsensitiveDict[Any]":
-    """requests' merge of the request's headers over the session's (a header set to None is not sent), without
-    requests' ``merge_setting``: its runtime Protocol checks (requests >= 2.33) cost more than the merge."""
-    merged = CaseInsensitiveDict(session_headers)
-    if headers:
-        merged.update(headers)
-    for name in [name for name, value in merged.items() if value is None]:
-        del merged[name]
+    """What requests' ``merge_setting`` then ``PreparedRequest.prepare_headers`` make of the session's and the
+    request's headers (the request's win; one set to None is not sent; each checked by ``check_header_validity``),
+    in one dict: requests builds three, and its ``merge_setting`` makes runtime Protocol checks (requests >= 2.33)."""
+    merged = CaseInsensitiveDict()
+    for source in (session_headers, headers or {}):
+        for name, value in source.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[to_native_string(name)] = value
+    for header in merged.items():
+        check_header_validity(header)
     return merged
 
 

@@ -142,6 +142,13 @@ def test_request_headers_over_the_sessions_and_none_drops_one(server: str) -> No
     assert Handler.seen[-1]["headers"] == Handler.seen[-2]["headers"]
 
 
+def test_an_invalid_header_is_refused_before_sending(server: str) -> None:
+    for session in (lean_session(), plain_session()):
+        with pytest.raises(requests.exceptions.InvalidHeader):
+            session.request("GET", server + "/json", headers={"X-Vault-Namespace": "a\r\nX-Injected: 1"}, timeout=5)
+    assert Handler.seen == []
+
+
 def test_no_cookie_is_kept(server: str) -> None:
     session = lean_session()
     session.request("GET", server + "/json", timeout=5)

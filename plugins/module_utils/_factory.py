@@ -1,29 +1,25 @@
 # Internal to this collection: not a public API; may change without notice.
-"""Which provider class serves an ``apikeys_provider`` value."""
+"""Which provider class serves an ``apikeys_provider`` value, and which evidence class an ``apikeys_usage_evidence``.
+
+Each registry names a module and a class; the module is imported when a key first uses that name
+(_lazy_classes.py), so a run imports only the providers and evidence sources its keys use.
+"""
 from __future__ import annotations
 
 from typing import Any, Optional
 
 from ._errors import ConfigError
+from ._lazy_classes import MODULE_UTILS, LazyClasses
 from .evidence._base import Evidence
-from .evidence._clock import ClockOnly
-from .evidence._http_versions import HttpVersionsEvidence
-from .evidence._prometheus import PrometheusEvidence
-from .evidence._provider import ProviderEvidence
-from .providers._aws_iam import AwsIamProvider
 from .providers._base import Provider
-from .providers._http_gateway import HttpGatewayProvider
-from .providers._sendgrid import SendGridProvider
-from .providers._stripe import StripeProvider
-from .providers._twilio import TwilioProvider
 
-PROVIDERS: dict[str, type[Provider]] = {
-    "aws_iam": AwsIamProvider,
-    "http": HttpGatewayProvider,
-    "sendgrid": SendGridProvider,
-    "stripe": StripeProvider,
-    "twilio": TwilioProvider,
-}
+PROVIDERS: LazyClasses = LazyClasses(MODULE_UTILS + ".providers", {
+    "aws_iam": ("_aws_iam", "AwsIamProvider"),
+    "http": ("_http_gateway", "HttpGatewayProvider"),
+    "sendgrid": ("_sendgrid", "SendGridProvider"),
+    "stripe": ("_stripe", "StripeProvider"),
+    "twilio": ("_twilio", "TwilioProvider"),
+})
 
 #: providers that cannot be automated (yet), and why: refused, never faked
 UNSUPPORTED: dict[str, str] = {}
@@ -47,12 +43,15 @@ def make_provider(key: str, name: str, options: dict[str, Any], credential: Opti
     return cls(key, options, credential)
 
 
-EVIDENCE: dict[str, type[Evidence]] = {
-    "provider": ProviderEvidence,
-    "prometheus": PrometheusEvidence,
-    "http": HttpVersionsEvidence,
-    "none": ClockOnly,
-}
+EVIDENCE: LazyClasses = LazyClasses(MODULE_UTILS + ".evidence", {
+    "provider": ("_provider", "ProviderEvidence"),
+    "prometheus": ("_prometheus", "PrometheusEvidence"),
+    "http": ("_http_versions", "HttpVersionsEvidence"),
+    "none": ("_clock", "ClockOnly"),
+})
+
+#: the evidence source that reads the provider's own last-used data (built with the key's provider)
+PROVIDER_EVIDENCE = "provider"
 
 
 def make_evidence(key: str, options: Any, provider: Provider) -> Evidence:
@@ -63,6 +62,6 @@ def make_evidence(key: str, options: Any, provider: Provider) -> Evidence:
         raise ConfigError(key, "apikeys_usage_evidence.source", f"one of {', '.join(sorted(EVIDENCE))}")
     cls = EVIDENCE[source]
     cls.validate_options(key, options)
-    if cls is ProviderEvidence:
-        return ProviderEvidence(key, options, provider)
+    if source == PROVIDER_EVIDENCE:
+        return cls(key, options, provider)
     return cls(key, options)

@@ -20,7 +20,6 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._errors import Ap
 from ansible_collections.apikeys.rotation.plugins.module_utils._factory import make_provider
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
 from ansible_collections.apikeys.rotation.plugins.module_utils._scrub import Scrubber
-from ansible_collections.apikeys.rotation.plugins.module_utils._notify import check_targets
 from ansible_collections.apikeys.rotation.plugins.module_utils._variables import check_variables
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import make_store
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import HAS_HVAC
@@ -67,6 +66,8 @@ class KeyAction(ActionBase):
         try:
             cfg = key_config(args, need_schedule=self.NEEDS_SCHEDULE)
             if "apikeys_notify" in (task_vars or {}):  # a bad target is found now, not when the first alert is lost
+                # imported here: only keys with notification targets need it (compiled from source in every worker)
+                from ansible_collections.apikeys.rotation.plugins.module_utils._notify import check_targets
                 check_targets(key, self._templar.template((task_vars or {})["apikeys_notify"]))
             rotation = self.rotation(cfg, args, scrubber, task_vars or {})
             rotation.warnings.extend(cfg.warnings)

@@ -2,23 +2,23 @@
 """Which store class serves an ``apikeys_store`` value (as ``_factory.PROVIDERS`` for providers).
 
 Adding a store: one file in this directory (a ``Store`` subclass with ``kind``, ``validate_path``,
-``validate_options`` and ``from_options``), its line below, and its tests. See docs/stores.md.
+``validate_options`` and ``from_options``), its line below (module and class: imported when a key first
+uses the store, _lazy_classes.py), and its tests. See docs/stores.md.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .._errors import ConfigError
-from ._aws_secretsmanager import SecretsManagerStore
+from .._lazy_classes import MODULE_UTILS, LazyClasses
 from ._base import Store
-from ._vault_kv2 import VaultKV2Store
 
 DEFAULT = "vault_kv2"
 
-STORES: dict[str, type[Store]] = {
-    "vault_kv2": VaultKV2Store,
-    "aws_secretsmanager": SecretsManagerStore,
-}
+STORES: LazyClasses = LazyClasses(MODULE_UTILS + ".stores", {
+    "vault_kv2": ("_vault_kv2", "VaultKV2Store"),
+    "aws_secretsmanager": ("_aws_secretsmanager", "SecretsManagerStore"),
+})
 
 
 def store_class(key: str, name: Any) -> type[Store]:

@@ -82,7 +82,7 @@ def per_request(count: int, call: Callable[[int], object]) -> float:
 
 def measure(label: str, rounds: int, count: int, make: Callable[[bool], Callable[[int], object]]) -> None:
     results: dict[str, list[float]] = {"requests.Session.request": [], "lean path": []}
-    for _ in range(rounds):
+    for _round in range(rounds):
         for name, lean in (("requests.Session.request", False), ("lean path", True)):
             results[name].append(per_request(count, make(lean)))
     for name, values in results.items():

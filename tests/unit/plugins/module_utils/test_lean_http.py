@@ -176,7 +176,7 @@ def test_connect_timeout_is_a_connect_timeout_never_sent() -> None:
         listener.listen(0)
         port = listener.getsockname()[1]
         fillers = []
-        for _ in range(4):
+        for _filler in range(4):
             filler = socket.socket()
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))

@@ -131,7 +131,9 @@ class LeanRequest:
         adapter.cert_verify(pool, prepared.url, verify, cert)
         started = perf_counter()
         try:
-            raw = pool.urlopen(method=prepared.method, url=prepared.path_url, body=prepared.body, headers=prepared.headers,
+            # the pool's request(): with no fields and no json it hands these arguments on unchanged to the pool's
+            # lowest-level send (a body method's headers as a copy), which is what HTTPAdapter.send calls
+            raw = pool.request(prepared.method, prepared.path_url, body=prepared.body, headers=prepared.headers,
                                redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
                                retries=adapter.max_retries, timeout=_timeout(timeout),
                                chunked=not (prepared.body is None or "Content-Length" in prepared.headers))

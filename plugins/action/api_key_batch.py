@@ -11,6 +11,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import keep_stores
 from ansible_collections.apikeys.rotation.plugins.plugin_utils import _batch as batch
 
 display = Display()
@@ -74,7 +75,7 @@ class ActionModule(ActionBase):
 
         progress = batch.Progress(args["operation"].replace("_", "-"), len(keys), display.display,
                                   interval=args["progress_interval"])
-        batch.run_pool(jobs(), args["workers"], done, progress)
+        batch.run_pool(jobs(), args["workers"], done, progress, initializer=keep_stores)
         return dict(result, changed=False, run_dir=run_dir, keys=len(keys), failed_keys=progress.failed,
                     changed_keys=progress.changed, notify_events=notify_events, seconds=round(time.time() - started, 3),
                     msg=progress.final())

@@ -18,6 +18,7 @@ which run (``run_id``). See docs/audit.md for the format and how to ship it to a
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -58,6 +59,12 @@ def actor(task_vars: dict[str, Any]) -> dict[str, Any]:
         if task_vars.get(prefix + "job_id") not in (None, ""):
             found = {name: task_vars.get(prefix + name) for name in AWX_VARS}
             return dict({k: v for k, v in found.items() if v not in (None, "")}, type="awx")
+    return dict(os_actor())
+
+
+@functools.lru_cache(maxsize=1)
+def os_actor() -> dict[str, str]:
+    """The OS user and host running this process (asked once per process: a batch asks it for every step)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (a container with a random uid)
@@ -77,12 +84,18 @@ def run_id(task_vars: dict[str, Any]) -> str:
     if os.environ.get("APIKEYS_RUN_ID"):
         return os.environ["APIKEYS_RUN_ID"]
     parent = os.getppid()
+    return f"{socket.gethostname()}-{parent}-{process_start(parent)}"
+
+
+@functools.lru_cache(maxsize=8)
+def process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, /proc/<pid>/stat), "0" if unknown. Asked once per pid
+    and process: a pid's start time never changes, and a worker's parent only changes when the parent dies."""
     try:
-        with open(f"/proc/{parent}/stat", encoding="ascii") as stat:
-            started = stat.read().rsplit(")", 1)[1].split()[19]
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
-        started = "0"
-    return f"{socket.gethostname()}-{parent}-{started}"
+        return "0"
 
 
 def event(now: datetime, key: str, action: str, **fields: Any) -> dict[str, Any]:

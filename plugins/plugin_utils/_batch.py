@@ -420,11 +420,13 @@ class Progress:
 
 
 def run_pool(keys: Iterator[tuple[str, Callable[[], dict[str, Any]]]], workers: int,
-             done: Callable[[str, dict[str, Any]], None], progress: Progress) -> None:
+             done: Callable[[str, dict[str, Any]], None], progress: Progress,
+             initializer: Optional[Callable[[], None]] = None) -> None:
     """Run each key's job in a pool of ``workers`` threads, in the order given (first come, first served).
 
     ``keys`` yields (key, job) lazily: the caller may prepare a key (read its variables) while earlier keys
     already run. ``done`` gets every key's outcome; a job that raises is a bug and is reported for its key.
+    ``initializer`` runs once in each pool thread before its first job.
     """
     pending: dict[Future, str] = {}
 
@@ -441,7 +443,8 @@ def run_pool(keys: Iterator[tuple[str, Callable[[], dict[str, Any]]]], workers: 
             done(key, outcome)
         progress.tick()
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apikeys-batch") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apikeys-batch",
+                            initializer=initializer) as pool:
         for key, job in keys:
             pending[pool.submit(job)] = key
             while len(pending) >= 2 * max(1, workers):  # bounded: a 10,000-key run holds ~2 x workers jobs

@@ -63,6 +63,13 @@ class Store(ABC):
         """Build the store from the module's validated arguments (no request yet)."""
         raise NotImplementedError
 
+    @classmethod
+    def reuse_slot(cls, args: dict[str, Any]) -> Optional[str]:
+        """What the store built from ``args`` depends on, when a store built for one step may serve the next
+        step, or the next key, of the same thread with the same answer (``_registry.keep_stores``); None: build
+        one per step (the default, and the answer whenever building reads anything but ``args``, such as a file)."""
+        return None
+
     # -- the record ----------------------------------------------------------------------------------
 
     @abstractmethod

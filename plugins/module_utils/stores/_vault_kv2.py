@@ -2,6 +2,7 @@
 """HashiCorp Vault / OpenBao KV version 2, through hvac."""
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional, TypeVar
@@ -199,6 +200,18 @@ class VaultKV2Store(Store):
     @classmethod
     def from_options(cls, key: str, args: dict[str, Any]) -> "VaultKV2Store":
         return vault_store_from_options(key, args)
+
+    @classmethod
+    def reuse_slot(cls, args: dict[str, Any]) -> Optional[str]:
+        """A digest of the ``vault_*`` options but the record's path; None when the login reads a file (a token
+        file, a JWT file: Vault Agent or Kubernetes may rewrite it during the run, so each step reads it anew)."""
+        method = str(args.get("vault_auth_method") or "token")
+        if method == "token" and not args.get("vault_token"):
+            return None
+        if method in ("jwt", "kubernetes") and not args.get("vault_jwt"):
+            return None
+        options = sorted((name, repr(value)) for name, value in args.items() if name.startswith("vault_") and name != "vault_path")
+        return hashlib.sha256(repr(options).encode("utf-8")).hexdigest()
 
     # -- the interface ----------------------------------------------------
 

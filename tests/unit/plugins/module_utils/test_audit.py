@@ -97,8 +97,14 @@ def test_the_actor_is_the_awx_job_and_its_launcher():
 
 
 def test_the_actor_is_the_os_user_outside_awx(monkeypatch):
+    _audit.os_actor.cache_clear()  # asked once per process: ask again with the user below
     monkeypatch.setattr(_audit.getpass, "getuser", lambda: "ops")
-    assert actor({}) == {"type": "os", "user": "ops", "host": socket.gethostname()}
+    try:
+        assert actor({}) == {"type": "os", "user": "ops", "host": socket.gethostname()}
+        actor({})["user"] = "changed by a caller"
+        assert actor({})["user"] == "ops"  # each caller gets its own copy of the cached answer
+    finally:
+        _audit.os_actor.cache_clear()
 
 
 def test_the_run_id_is_shared_by_the_tasks_of_one_run(monkeypatch):

@@ -1,6 +1,8 @@
 """The store seam: apikeys_store picks a store class from the registry; each store checks its own options early."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._config import key_config
@@ -8,7 +10,8 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._errors import Co
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._aws_secretsmanager import SecretsManagerStore
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._base import ABSENT, Store, is_absent, \
     same_version
-from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import STORES, make_store, store_class
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import STORES, keep_stores, make_store, \
+    store_class
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import VaultKV2Store
 
 KEY = "billing-mailer"
@@ -107,3 +110,75 @@ def test_versions_are_opaque_and_absent_is_one_value():
 def test_vault_takes_no_store_options():
     error = config_error(args(store_options={"region": "eu-west-1"}))
     assert error.field == "apikeys_store_options" and "apikeys_vault_" in str(error)
+
+
+def in_a_thread(job):
+    """``job()``'s answer, run in a fresh thread (keep_stores marks the thread that calls it)."""
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(answer=job()))
+    worker.start()
+    worker.join()
+    return out["answer"]
+
+
+VAULT = {"vault_url": "https://vault.example:8200", "vault_token": "t-" + CANARY}
+
+
+def test_a_thread_that_keeps_stores_serves_the_same_vault_options_from_one_store():
+    def job():
+        keep_stores()
+        first = make_store(KEY, "vault_kv2", dict(VAULT, name=KEY, vault_path="secret/apikeys/a"))
+        same = make_store("other-key", "vault_kv2", dict(VAULT, name="other-key", vault_path="secret/apikeys/b"))
+        other_token = make_store(KEY, "vault_kv2", dict(VAULT, vault_token="another"))
+        other_url = make_store(KEY, "vault_kv2", dict(VAULT, vault_url="https://vault2.example:8200"))
+        return first, same, other_token, other_url
+
+    first, same, other_token, other_url = in_a_thread(job)
+    assert same is first  # the record's path and the key's name are not store options
+    assert other_token is not first and other_url is not first
+    assert other_token.client.token == "another" and other_url.url == "https://vault2.example:8200"
+
+
+def test_without_keep_stores_every_step_builds_its_own_store():
+    def job():
+        return make_store(KEY, "vault_kv2", dict(VAULT)), make_store(KEY, "vault_kv2", dict(VAULT))
+
+    first, second = in_a_thread(job)
+    assert first is not second
+
+
+def test_kept_stores_belong_to_their_thread_and_are_bounded():
+    def job():
+        keep_stores(limit=2)
+        stores = [make_store(KEY, "vault_kv2", dict(VAULT, vault_token=f"t{i}")) for i in range(3)]
+        again = [make_store(KEY, "vault_kv2", dict(VAULT, vault_token=f"t{i}")) for i in (2, 0)]
+        return stores, again
+
+    stores, again = in_a_thread(job)
+    assert again[0] is stores[2] and again[1] is not stores[0]  # the oldest was let go
+    assert in_a_thread(lambda: (keep_stores(), make_store(KEY, "vault_kv2", dict(VAULT)))[1]) is not \
+        in_a_thread(lambda: (keep_stores(), make_store(KEY, "vault_kv2", dict(VAULT)))[1])
+
+
+@pytest.mark.parametrize("options", [
+    {"vault_url": "https://vault.example:8200", "vault_token_file": "/run/vault/token"},  # Vault Agent may rewrite it
+    {"vault_url": "https://vault.example:8200"},  # ~/.vault-token
+    {"vault_url": "https://vault.example:8200", "vault_auth_method": "kubernetes", "vault_role": "r"},  # SA token file
+    {"vault_url": "https://vault.example:8200", "vault_auth_method": "jwt", "vault_role": "r", "vault_jwt_file": "/j"},
+])
+def test_a_login_that_reads_a_file_is_never_reused(options):
+    assert VaultKV2Store.reuse_slot(options) is None
+
+
+def test_the_reuse_slot_never_holds_a_credential():
+    slot = VaultKV2Store.reuse_slot(dict(VAULT, vault_auth_method="approle", vault_role_id="r", vault_secret_id=CANARY))
+    assert slot and CANARY not in slot and "t-" not in slot
+
+
+def test_other_stores_are_built_per_step_even_when_kept():
+    def job():
+        keep_stores()
+        return [make_store(KEY, "aws_secretsmanager", {"store_options": {"region": "eu-west-1"}}) for _ in range(2)]
+
+    first, second = in_a_thread(job)
+    assert first is not second

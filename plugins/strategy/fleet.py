@@ -28,9 +28,9 @@ description:
     its worker as with the linear strategy). Its result goes through the same queue format and result processing as a
     worker's. Not with a loop, C(until), C(retries), C(delegate_to), C(async), C(timeout), C(debugger), a C(when) that
     calls a lookup, or for a handler.
-  - For a meta task without C(when) (such as the C(role_complete) and C(flush_handlers) tasks Ansible adds for every host
-    at the end of each role) the host's variables are not computed: the linear loop uses them only to template the
-    action name C(meta), and the meta task itself asks for them only to evaluate a C(when).
+  - For the C(role_complete) meta task Ansible adds for every host at the end of each role, and a C(noop) or
+    C(flush_handlers) meta task without C(when), the host's variables are not computed: the linear loop uses them only
+    to template the action name C(meta), and these meta tasks read none.
 version_added: 0.1.0
 author:
   - apikeys.rotation maintainers (@apikeys)
@@ -291,12 +291,16 @@ class _InProcessExecutor(TaskExecutor):
             self._task._resolve_conditional = resolve_or_hand_over
 
 
-def unconditional_meta(task: t.Any) -> bool:
-    """A meta task without ``when`` (the implicit ``role_complete`` and ``flush_handlers`` Ansible adds for every host
-    at the end of each role among them). The linear loop computes all the host's variables for it, then uses them only
-    to template the task's action name, which is the literal ``meta``: ``_execute_meta`` asks for variables itself, and
-    only to evaluate a ``when``. Over 10,000 keys that was 24.6 s, 2.4 ms per key (docs/speed.md)."""
-    return task.action in C._ACTION_META and not task.when
+def varless_meta(task: t.Any) -> bool:
+    """A meta task that reads no variables of the host: ``role_complete`` (Ansible adds one for every host at the end of
+    each role), and ``noop`` or ``flush_handlers`` without ``when`` (``_execute_meta`` asks for the host's variables
+    itself, and for these only to evaluate a ``when``; ``reset_connection`` and the others use them). The linear loop
+    computes all the host's variables for every task, and for a meta task uses them only to template its action name,
+    the literal ``meta``. Over 10,000 keys the role's end cost 24.6 s, 2.4 ms per key (docs/speed.md)."""
+    if task.action not in C._ACTION_META:
+        return False
+    meta = task._get_meta()
+    return meta == "role_complete" or (meta in ("noop", "flush_handlers") and not task.when)
 
 
 class _VarsGate:
@@ -311,8 +315,9 @@ class _VarsGate:
     def get_vars(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         play, host, task = kwargs.get("play"), kwargs.get("host"), kwargs.get("task")
         if not args and play is not None and host is not None and task is not None and os.getpid() == self._pid:
-            if unconditional_meta(task) and not self._strategy.debugger_active:
-                return {}  # see unconditional_meta
+            if varless_meta(task) and not self._strategy.debugger_active:
+                self._strategy.varless = {}  # add_tqm_variables knows it by identity: nothing to add to it
+                return self._strategy.varless
             found = self._strategy.light_task_vars(play, host, task, lambda: self._manager.get_vars(*args, **kwargs))
             if found is not None:
                 return found
@@ -334,6 +339,7 @@ class StrategyModule(LinearStrategyModule):
         self._held: list[t.Any] = []
         self._no_op_connection: t.Any = None
         self._light: t.Optional[_Light] = None  # what light_task_vars gave last
+        self.varless: t.Optional[dict[str, t.Any]] = None  # what _VarsGate gave last for a meta task (varless_meta)
 
     # -- which tasks, which variables ---------------------------------------------------------------------------
 
@@ -414,6 +420,8 @@ class StrategyModule(LinearStrategyModule):
     def add_tqm_variables(self, vars: t.Any, play: t.Any) -> None:  # pylint: disable=redefined-builtin
         if self._light is not None and vars is self._light.variables:
             return  # the task refers to neither ansible_current_hosts nor ansible_failed_hosts (light_vars checked)
+        if vars is self.varless:
+            return  # a meta task that reads no variable (each host's would be O(hosts) to make)
         super().add_tqm_variables(vars, play)
 
     # -- the result, made here ----------------------------------------------------------------------------------

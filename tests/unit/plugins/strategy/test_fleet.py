@@ -172,3 +172,22 @@ def test_conditional_names_read_expressions_and_templates() -> None:
     assert fleet.conditional_names(templar, [trusted("lookup('env', 'X') == ''")]) == {"lookup"}
     assert fleet.conditional_names(templar, []) == frozenset()
     assert fleet.conditional_names(templar, [trusted("a ==")]) is None
+
+
+def meta(action: str, **keywords: Any) -> Task:
+    made = task(**keywords)
+    made.action = "ansible.builtin.meta"
+    made.args = {"_raw_params": action}
+    return made
+
+
+def test_only_meta_tasks_that_read_no_variable_get_none() -> None:
+    assert fleet.varless_meta(meta("role_complete"))
+    assert fleet.varless_meta(meta("role_complete", when=[True]))  # as Ansible adds it: its when is never evaluated
+    assert fleet.varless_meta(meta("flush_handlers")) and fleet.varless_meta(meta("noop"))
+    # a when is evaluated with the host's variables; reset_connection and the others read them
+    assert not fleet.varless_meta(meta("flush_handlers", when=["inventory_hostname == 'k1'"]))
+    for action in ("reset_connection", "end_host", "end_play", "end_batch", "end_role", "clear_facts",
+                   "clear_host_errors", "refresh_inventory"):
+        assert not fleet.varless_meta(meta(action)), action
+    assert not fleet.varless_meta(task())

@@ -60,7 +60,7 @@ def main() -> None:
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fleet-ab-"))
     trees = [export(commit, work) for commit in options.commits]
-    rows: dict[str, dict[str, list[tuple[float, float, float]]]] = {sha: {"rotate": [], "revoke": []} for sha, _ in trees}
+    rows: dict[str, dict[str, list[tuple[float, float, float]]]] = {sha: {"rotate": [], "revoke": []} for sha, _tree in trees}
     load = os.getloadavg()[0]
     with start_all(work / "bench", only="openbao,gateway", detached=True) as bench:
         ansible = Ansible(bench, work)

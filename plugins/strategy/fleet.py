@@ -29,8 +29,8 @@ description:
     worker's. Not with a loop, C(until), C(retries), C(delegate_to), C(async), C(timeout), C(debugger), a C(when) that
     calls a lookup, or for a handler.
   - For the C(role_complete) meta task Ansible adds for every host at the end of each role, and a C(noop) or
-    C(flush_handlers) meta task without C(when), the host's variables are not computed: the linear loop uses them only
-    to template the action name C(meta), and these meta tasks read none.
+    C(flush_handlers) meta task without C(when), the host's variables are not computed (the linear loop uses them only
+    to template the action name C(meta), and these meta tasks read none).
 version_added: 0.1.0
 author:
   - apikeys.rotation maintainers (@apikeys)

@@ -178,7 +178,7 @@ def test_the_reuse_slot_never_holds_a_credential():
 def test_other_stores_are_built_per_step_even_when_kept():
     def job():
         keep_stores()
-        return [make_store(KEY, "aws_secretsmanager", {"store_options": {"region": "eu-west-1"}}) for _ in range(2)]
+        return [make_store(KEY, "aws_secretsmanager", {"store_options": {"region": "eu-west-1"}}) for _attempt in range(2)]
 
     first, second = in_a_thread(job)
     assert first is not second

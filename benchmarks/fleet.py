@@ -458,16 +458,23 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def at_commit(commit: str, argv: list[str]) -> int:
-    """Run this benchmark from ``commit``'s tree (git archive), with the collection taken from that tree."""
+def export_tree(commit: str, tree: Path) -> str:
+    """``commit``'s files (git archive) into the empty directory ``tree``, with its collection linked where
+    ``ANSIBLE_COLLECTIONS_PATH=<tree>/.build/collections`` finds it; returns the commit's full sha."""
     sha = subprocess.run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    link = tree / ".build" / "collections" / "ansible_collections" / "apikeys"
+    link.mkdir(parents=True)
+    (link / "rotation").symlink_to(tree)
+    return sha
+
+
+def at_commit(commit: str, argv: list[str]) -> int:
+    """Run this benchmark from ``commit``'s tree (git archive), with the collection taken from that tree."""
     with tempfile.TemporaryDirectory(prefix="apikeys-at-") as tree:
-        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
-        link = Path(tree) / ".build" / "collections" / "ansible_collections" / "apikeys"
-        link.mkdir(parents=True)
-        (link / "rotation").symlink_to(tree)
+        sha = export_tree(commit, Path(tree))
         child = subprocess.Popen([sys.executable, str(Path(tree) / "benchmarks" / "fleet.py"), *argv],
                                  env=dict(os.environ, APIKEYS_BENCH_COMMIT=sha))
         try:

@@ -16,31 +16,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT
-from fleet import BIN, Ansible, Run, Seeder, lean_inventory
+from fleet import BIN, Ansible, Run, Seeder, export_tree, lean_inventory
 from tests.bench.bench import start_all
 
 BATCH_TASK = "keys concurrently"  # in the name of the batch task of both roles
 
 
 def export(commit: str, parent: Path) -> tuple[str, Path]:
-    """``commit``'s tree under ``parent``, with its collection linked where ANSIBLE_COLLECTIONS_PATH finds it."""
-    sha = subprocess.run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.strip()
-    tree = parent / sha[:12]
-    tree.mkdir()
-    archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    link = tree / ".build" / "collections" / "ansible_collections" / "apikeys"
-    link.mkdir(parents=True)
-    (link / "rotation").symlink_to(tree)
-    return sha[:12], tree
+    """(short sha, tree): ``commit``'s tree in a new directory under ``parent`` (fleet.export_tree)."""
+    tree = Path(tempfile.mkdtemp(prefix="tree-", dir=parent))
+    return export_tree(commit, tree)[:12], tree
 
 
 def run_once(ansible: Ansible, tree: Path, inventory: Path, playbook: str) -> tuple[float, float, float]:

@@ -121,7 +121,7 @@ def share_connections(session: "requests.Session") -> "requests.Session":
         session.mount("http://", adapter)
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     session.merge_environment_settings = _EnvironmentOnce(session)
-    session.request = LeanRequest(session)  # requests' own work without its per-request extras (_lean_http.py)
+    session.request = LeanRequest(session, adapter)  # requests' own work without its per-request extras (_lean_http.py)
     return session
 
 

@@ -41,6 +41,8 @@ from time import perf_counter
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+from . import _connections
+
 try:
     import requests
     import requests.adapters
@@ -48,7 +50,7 @@ try:
     from requests.cookies import RequestsCookieJar
     from requests.sessions import merge_setting
     from requests.structures import CaseInsensitiveDict
-    from requests.utils import check_header_validity, get_environ_proxies, get_netrc_auth
+    from requests.utils import check_header_validity, get_encoding_from_headers, get_environ_proxies, get_netrc_auth
     from requests._internal_utils import to_native_string
     import urllib3
     from urllib3 import exceptions as u3
@@ -77,16 +79,19 @@ def plain_endpoint(scheme: str, netloc: str, trust_env: bool = True) -> bool:
 
 
 def forget_endpoints() -> None:
-    """Decide every endpoint again (a forked child, a test that changed the environment)."""
+    """Decide every endpoint again and drop every kept connection (a forked child, a test that changed the environment)."""
     _PLAIN.clear()
+    _connections.forget()
 
 
 class LeanRequest:
     """``session.request`` through the lean path when the request and its endpoint allow it (module docstring)."""
 
-    def __init__(self, session: "requests.Session") -> None:
+    def __init__(self, session: "requests.Session", shared: Optional["requests.adapters.HTTPAdapter"] = None) -> None:
         self.session = session
+        self.shared = shared  # the process's shared adapter: its requests may go through _connections
         self.lean = 0  # requests sent the lean way (tests and benchmarks read it)
+        self.direct = 0  # of those, sent on _connections' keep-alive connections instead of urllib3's pool
 
     def __call__(self, method: str, url: str, params: Any = None, data: Any = None, headers: Any = None,
                  cookies: Any = None, files: Any = None, auth: Any = None, timeout: Any = None,
@@ -124,6 +129,8 @@ class LeanRequest:
         prepared.prepare_body(data or {}, None, json)
         settings = session.merge_environment_settings(prepared.url, {}, None, verify, cert)
         verify, cert = settings["verify"], settings["cert"]
+        if adapter is self.shared and self._direct(prepared, verify, cert):
+            return self._send_direct(adapter, prepared, timeout, verify, cert)
         try:
             pool = adapter.get_connection_with_tls_context(prepared, verify, proxies=None, cert=cert)
         except u3.LocationValueError as exc:
@@ -144,6 +151,39 @@ class LeanRequest:
             raise mapped from exc
         response = adapter.build_response(prepared, raw)
         response.content  # pylint: disable=pointless-statement  # read the body now, as requests does unless stream
+        response.elapsed = timedelta(seconds=perf_counter() - started)
+        if response.status_code in _REDIRECTS and "location" in response.headers:
+            return self._redirected(response, prepared, timeout, verify, cert)
+        return response
+
+    def _direct(self, prepared: "requests.PreparedRequest", verify: Any, cert: Any) -> bool:
+        """May this request go on _connections' keep-alive connections (that module's docstring)?"""
+        return (_connections.can_send(urlsplit(prepared.url).scheme, verify, cert, prepared.body)
+                and _connections.accepts_only_decoded(prepared.headers.get("Accept-Encoding")))
+
+    def _send_direct(self, adapter: "requests.adapters.HTTPAdapter", prepared: "requests.PreparedRequest",
+                     timeout: Any, verify: Any, cert: Any) -> "requests.Response":
+        parts = urlsplit(prepared.url)
+        scheme = parts.scheme
+        body = prepared.body.encode("utf-8") if isinstance(prepared.body, str) else prepared.body  # as urllib3 2 sends text
+        started = perf_counter()
+        try:
+            answer = _connections.send(prepared.method, scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80),
+                                       prepared.path_url, prepared.headers, body, _timeouts(timeout), verify,
+                                       adapter._pool_maxsize)  # pylint: disable=protected-access  # the shared pool's size
+        except rq.RequestException as exc:
+            exc.request = prepared
+            raise
+        self.direct += 1
+        response = requests.Response()
+        response.status_code, response.reason = answer.status, answer.reason
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        for name, value in answer.headers:  # a repeated header joined with ", ", as urllib3's HTTPHeaderDict gives it
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        response.headers = headers
+        response._content, response._content_consumed = answer.body, True  # pylint: disable=protected-access
+        response.encoding = get_encoding_from_headers(headers)
+        response.url, response.request, response.connection = prepared.url, prepared, adapter
         response.elapsed = timedelta(seconds=perf_counter() - started)
         if response.status_code in _REDIRECTS and "location" in response.headers:
             return self._redirected(response, prepared, timeout, verify, cert)
@@ -180,6 +220,13 @@ def _merged_headers(session_headers: Any, headers: Any) -> "CaseInsensitiveDict[
     for header in merged.items():
         check_header_validity(header)
     return merged
+
+
+def _timeouts(timeout: Any) -> tuple[Optional[float], Optional[float]]:
+    """(connect, read) seconds from a requests timeout (``_timeout``'s reading); None: wait as long as it takes."""
+    made = _timeout(timeout)
+    return tuple(value if isinstance(value, (int, float)) else None  # type: ignore[return-value]  # urllib3's "default"
+                 for value in (made.connect_timeout, made.read_timeout))
 
 
 def _timeout(timeout: Any) -> "urllib3.Timeout":

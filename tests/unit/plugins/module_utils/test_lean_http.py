@@ -124,7 +124,7 @@ def test_statuses_json_and_headers_as_requests_gives_them(server: str) -> None:
         sent_ours, sent_theirs = Handler.seen[-2], Handler.seen[-1]
         assert sent_ours["line"] == sent_theirs["line"] and sent_ours["body"] == sent_theirs["body"]
         assert {k.lower(): v for k, v in sent_ours["headers"].items()} == {k.lower(): v for k, v in sent_theirs["headers"].items()}
-    assert lean.request.lean == 6
+    assert lean.request.lean == lean.request.direct == 6  # all on _connections' kept connections
     assert Handler.seen[0]["headers"]["X-Vault-Token"] == TOKEN
 
 
@@ -244,12 +244,14 @@ def test_tls_ca_bundle_from_the_call_and_from_the_environment(tls_server: tuple[
     url, cert = tls_server
     session = lean_session()
     assert session.request("GET", url + "/json", timeout=5, verify=str(cert)).json()["path"] == "/json"
-    assert session.request.lean == 1
+    assert session.request.lean == session.request.direct == 1
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     _forget()
     other = lean_session()
-    assert other.request("GET", url + "/json", timeout=5).status_code == 200 and other.request.lean == 1
-    assert lean_session().request("GET", url + "/json", timeout=5, verify=False).status_code == 200
+    assert other.request("GET", url + "/json", timeout=5).status_code == 200 and other.request.direct == 1
+    unchecked = lean_session()
+    assert unchecked.request("GET", url + "/json", timeout=5, verify=False).status_code == 200
+    assert unchecked.request.lean == 1 and unchecked.request.direct == 0  # no certificate check: urllib3's way
 
 
 def test_a_proxy_in_the_environment_goes_the_requests_way(server: str, monkeypatch: pytest.MonkeyPatch) -> None:

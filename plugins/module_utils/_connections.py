@@ -1,0 +1,208 @@
+# Internal to this collection: not a public API; may change without notice.
+"""Keep-alive HTTP/1.1 connections of the standard library's ``http.client``, pooled per process and endpoint.
+
+The lean path (``_lean_http.LeanRequest``) sends a plain request here instead of through urllib3's pool when the
+session uses the process's shared pool and nothing about the request needs urllib3: http:// or https:// with
+certificate verification (the default CA bundle, a bundle file or a directory) and no client certificate, a body
+that is bytes or text, and content codings this module can undo (gzip, deflate). Anything else goes through
+urllib3 as before. What the two share: the same request line, headers and body on the wire, the same
+``requests.Response`` and the same requests exceptions, mapped as ``HTTPAdapter.send`` maps urllib3's (a refused
+connection is a ``ConnectionError`` whose reason is a ``NewConnectionError``, never sent; a connect timeout a
+``ConnectTimeout``, never sent; a timeout waiting for the answer a ``ReadTimeout``, maybe sent; a dropped
+connection a ``ConnectionError`` whose argument is a ``ProtocolError``, maybe sent; a TLS failure an ``SSLError``).
+
+``http.client`` reads the status line, the headers, chunked or sized bodies and ``Connection: close`` itself;
+this module keeps the connections: one per request in flight, given back after the whole body was read unless the
+server said it closes, never given back after an error. A connection that has become readable while idle (the
+server closed it, or sent something unasked) is closed instead of reused, as urllib3 checks before each reuse.
+A request is never sent twice here: a failure is the caller's to handle, exactly as with urllib3 (``max_retries=0``).
+
+Why: for the collection's small JSON requests urllib3's pool, its response wrapper and requests' response building
+cost more CPU than the exchange itself (benchmarks/http_request_cost.py); a batch sends about 14 per key.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import select
+import socket
+import ssl
+import threading
+import zlib
+from typing import Any, Optional
+
+try:
+    from requests import exceptions as rq
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+    from urllib3 import exceptions as u3
+    HAS_REQUESTS = True
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_REQUESTS = False
+
+#: content codings this module undoes (what it accepts from the server)
+DECODED = frozenset({"gzip", "x-gzip", "deflate", "identity"})
+_IDLE: dict[tuple[Any, ...], list[http.client.HTTPConnection]] = {}
+_LOCK = threading.Lock()
+_CONTEXTS: dict[str, ssl.SSLContext] = {}
+
+
+class Answer:
+    """What came back: status, reason, the headers in order (repeated names as sent) and the decoded body."""
+
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.reason, self.headers, self.body = status, reason, headers, body
+
+
+def can_send(scheme: str, verify: Any, cert: Any, body: Any) -> bool:
+    """May this request go this way (module docstring)?"""
+    if scheme == "http":
+        return body is None or isinstance(body, (bytes, str))
+    return (scheme == "https" and cert is None and (verify is True or (isinstance(verify, str) and bool(verify)))
+            and (body is None or isinstance(body, (bytes, str))))
+
+
+def accepts_only_decoded(accept_encoding: Optional[str]) -> bool:
+    """Does the request's Accept-Encoding name only codings this module undoes (no header: identity)?"""
+    if accept_encoding is None:
+        return True
+    for item in accept_encoding.split(","):
+        coding = item.split(";", 1)[0].strip().lower()
+        if coding and coding not in DECODED:
+            return False
+    return True
+
+
+def send(method: str, scheme: str, host: str, port: int, path: str, headers: Any, body: Any,
+         timeouts: tuple[Optional[float], Optional[float]], verify: Any, max_idle: int) -> Answer:
+    """Send one request on a kept or new connection to ``scheme://host:port`` and read the whole answer.
+
+    ``headers`` are sent as given (name -> value, in order); ``timeouts`` is (connect, read) in seconds or None.
+    Raises the requests exception ``HTTPAdapter.send`` would raise (module docstring).
+    """
+    key = (scheme, host, port, verify if scheme == "https" else None)
+    connection = _kept(key)
+    connect, read = timeouts
+    if connection is None:
+        connection = _connect(key, path, connect)
+    try:
+        connection.sock.settimeout(read)
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        status, reason, pairs = response.status, response.reason, response.getheaders()
+        raw = response.read()
+        closing = response.will_close
+    except (socket.timeout, TimeoutError) as exc:
+        connection.close()
+        raise rq.ReadTimeout(u3.ReadTimeoutError(None, path, f"Read timed out. (read timeout={read})")) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        connection.close()
+        if isinstance(exc, ssl.SSLError):
+            raise rq.SSLError(u3.SSLError(exc)) from exc
+        raise rq.ConnectionError(u3.ProtocolError("Connection aborted.", exc)) from exc
+    except BaseException:
+        connection.close()
+        raise
+    if closing:
+        connection.close()
+    else:
+        _give_back(key, connection, max_idle)
+    return Answer(status, reason, pairs, _decoded(raw, pairs))
+
+
+def _kept(key: tuple[Any, ...]) -> Optional[http.client.HTTPConnection]:
+    """The most recently used idle connection to the endpoint that is still quiet; closed ones are dropped."""
+    while True:
+        with _LOCK:
+            idle = _IDLE.get(key)
+            if not idle:
+                return None
+            connection = idle.pop()
+        if connection.sock is not None and not _readable(connection.sock):
+            return connection
+        connection.close()
+
+
+def _give_back(key: tuple[Any, ...], connection: http.client.HTTPConnection, max_idle: int) -> None:
+    with _LOCK:
+        idle = _IDLE.setdefault(key, [])
+        if len(idle) < max_idle:
+            idle.append(connection)
+            return
+    connection.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Has an idle connection something to read (the server closed it, or sent what nobody asked for)?"""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - platforms without poll
+
+
+def _connect(key: tuple[Any, ...], url: str, timeout: Optional[float]) -> http.client.HTTPConnection:
+    scheme, host, port, verify = key
+    if scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout,
+                                                                             context=_context(verify))
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.connect()
+    except ssl.SSLError as exc:
+        connection.close()
+        raise rq.SSLError(u3.MaxRetryError(None, url, u3.SSLError(exc))) from exc
+    except (socket.timeout, TimeoutError) as exc:
+        connection.close()
+        raise rq.ConnectTimeout(u3.MaxRetryError(None, url, u3.ConnectTimeoutError(
+            connection, f"Connection to {host} timed out. (connect timeout={timeout})"))) from exc
+    except OSError as exc:
+        connection.close()
+        raise rq.ConnectionError(u3.MaxRetryError(None, url, u3.NewConnectionError(
+            connection, f"Failed to establish a new connection: {exc}"))) from exc  # type: ignore[arg-type]
+    return connection
+
+
+def _context(verify: Any) -> ssl.SSLContext:
+    """One TLS client context per trust setting: the system's defaults (certificate and host name checked,
+    TLS 1.2 or later) trusting requests' CA bundle, or the bundle file or directory given."""
+    where = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
+    with _LOCK:
+        context = _CONTEXTS.get(where)
+        if context is None:
+            if os.path.isdir(where):
+                context = ssl.create_default_context(capath=where)
+            else:
+                context = ssl.create_default_context(cafile=where)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            _CONTEXTS[where] = context
+        return context
+
+
+def _decoded(raw: bytes, pairs: list[tuple[str, str]]) -> bytes:
+    """The body with its content codings undone, last applied first; a coding not in DECODED leaves it as sent."""
+    codings = [item.strip().lower() for name, value in pairs if name.lower() == "content-encoding"
+               for item in value.split(",") if item.strip()]
+    if not raw or not codings or any(coding not in DECODED for coding in codings):
+        return raw
+    try:
+        for coding in reversed(codings):
+            if coding in ("gzip", "x-gzip"):
+                raw = zlib.decompress(raw, 16 + zlib.MAX_WBITS)
+            elif coding == "deflate":
+                try:
+                    raw = zlib.decompress(raw)
+                except zlib.error:
+                    raw = zlib.decompress(raw, -zlib.MAX_WBITS)  # raw deflate, as some servers send it
+    except zlib.error as exc:
+        raise rq.ContentDecodingError(u3.DecodeError("Received response with content-encoding, but failed to decode it.", exc)) from exc
+    return raw
+
+
+def forget() -> None:
+    """In a forked child, or for a test: drop every kept connection (a child never uses its parent's sockets)."""
+    global _LOCK  # pylint: disable=global-statement
+    _LOCK = threading.Lock()
+    _IDLE.clear()

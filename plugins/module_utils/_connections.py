@@ -13,7 +13,9 @@ connection a ``ConnectionError`` whose argument is a ``ProtocolError``, maybe se
 
 ``http.client`` reads the status line, the headers, chunked or sized bodies and ``Connection: close`` itself;
 this module keeps the connections: one per request in flight, given back after the whole body was read unless the
-server said it closes, never given back after an error. A connection that has become readable while idle (the
+server said it closes, never given back after an error. At most ``size`` requests are in flight to one endpoint at
+a time (more wait for one to finish, as urllib3's blocking pool of that size made them wait), and at most ``size``
+idle connections are kept per endpoint. A connection that has become readable while idle (the
 server closed it, or sent something unasked) is closed instead of reused, as urllib3 checks before each reuse.
 A request is never sent twice here: a failure is the caller's to handle, exactly as with urllib3 (``max_retries=0``).
 
@@ -42,6 +44,7 @@ except ImportError:  # pragma: no cover - reported by the module
 #: content codings this module undoes (what it accepts from the server)
 DECODED = frozenset({"gzip", "x-gzip", "deflate", "identity"})
 _IDLE: dict[tuple[Any, ...], list[http.client.HTTPConnection]] = {}
+_IN_FLIGHT: dict[tuple[Any, ...], threading.BoundedSemaphore] = {}
 _LOCK = threading.Lock()
 _CONTEXTS: dict[str, ssl.SSLContext] = {}
 
@@ -75,13 +78,22 @@ def accepts_only_decoded(accept_encoding: Optional[str]) -> bool:
 
 
 def send(method: str, scheme: str, host: str, port: int, path: str, headers: Any, body: Any,
-         timeouts: tuple[Optional[float], Optional[float]], verify: Any, max_idle: int) -> Answer:
+         timeouts: tuple[Optional[float], Optional[float]], verify: Any, size: int) -> Answer:
     """Send one request on a kept or new connection to ``scheme://host:port`` and read the whole answer.
 
-    ``headers`` are sent as given (name -> value, in order); ``timeouts`` is (connect, read) in seconds or None.
+    ``headers`` are sent as given (name -> value, in order); ``timeouts`` is (connect, read) in seconds or None;
+    ``size``: the most requests in flight to the endpoint and the most idle connections kept for it.
     Raises the requests exception ``HTTPAdapter.send`` would raise (module docstring).
     """
     key = (scheme, host, port, verify if scheme == "https" else None)
+    with _LOCK:
+        slots = _IN_FLIGHT.get(key) or _IN_FLIGHT.setdefault(key, threading.BoundedSemaphore(max(1, size)))
+    with slots:
+        return _exchange(key, method, path, headers, body, timeouts, size)
+
+
+def _exchange(key: tuple[Any, ...], method: str, path: str, headers: Any, body: Any,
+              timeouts: tuple[Optional[float], Optional[float]], size: int) -> Answer:
     connection = _kept(key)
     connect, read = timeouts
     if connection is None:
@@ -107,7 +119,7 @@ def send(method: str, scheme: str, host: str, port: int, path: str, headers: Any
     if closing:
         connection.close()
     else:
-        _give_back(key, connection, max_idle)
+        _give_back(key, connection, size)
     return Answer(status, reason, pairs, _decoded(raw, pairs))
 
 
@@ -206,3 +218,4 @@ def forget() -> None:
     global _LOCK  # pylint: disable=global-statement
     _LOCK = threading.Lock()
     _IDLE.clear()
+    _IN_FLIGHT.clear()  # a semaphore may have been held by a parent's thread that the child does not have

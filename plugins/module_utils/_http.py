@@ -15,9 +15,11 @@ never writes on a socket its parent also uses.
 The environment's proxy settings (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and CA bundle
 (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are honoured as requests honours them, but read once per process and
 endpoint (scheme, host and port) instead of once per request: requests scans the whole environment on every request.
-Each request goes through ``_lean_http.LeanRequest``: requests' own adapter, pool, response and exceptions without
-the per-request work that does nothing for these sessions (cookies, hooks, netrc); an endpoint with a proxy, a netrc
-entry or a redirect goes the plain requests way (see that module).
+Each request goes through ``_lean_http.LeanRequest``: requests' own response and exceptions without the per-request
+work that does nothing for these sessions (cookies, hooks, netrc), sent on this process's kept ``http.client``
+connections (``_connections.py``; at most the pool size in flight per endpoint) or, for what those do not handle
+(no certificate check, a client certificate, a streamed body), through the shared adapter's urllib3 pool; an endpoint
+with a proxy, a netrc entry or a redirect goes the plain requests way (see those modules).
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ try:
 except ImportError:  # pragma: no cover - reported by the module
     HAS_REQUESTS = False
 
-#: connections kept per host in the shared pool (and the most in flight to one host: more wait for one)
+#: connections kept per endpoint (and the most requests in flight to one: more wait for one), _connections and urllib3
 DEFAULT_POOL_SIZE = 64
 _ADAPTER: list[Any] = []
 _ADAPTER_LOCK = threading.Lock()
@@ -121,7 +123,8 @@ def share_connections(session: "requests.Session") -> "requests.Session":
         session.mount("http://", adapter)
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     session.merge_environment_settings = _EnvironmentOnce(session)
-    session.request = LeanRequest(session, adapter)  # requests' own work without its per-request extras (_lean_http.py)
+    # requests' own work without its per-request extras, on kept http.client connections (_lean_http.py, _connections.py)
+    session.request = LeanRequest(session, adapter, _ADAPTER[1] if adapter is not None else 0)
     return session
 
 

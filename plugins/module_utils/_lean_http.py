@@ -5,10 +5,13 @@
 request that needs nothing but a URL, headers, a body, a timeout and the TLS settings, it skips the parts of
 ``requests.Session.request`` that do nothing for these sessions and still cost CPU on every request (a batch
 makes about 14 per key): the Request -> PreparedRequest copy, the cookie jar merges (the sessions accept no
-cookie), the hooks, the ~/.netrc lookup and the redirect scan of a response that is no redirect. It then sends
-through the same ``HTTPAdapter``'s urllib3 pool with the same arguments ``HTTPAdapter.send`` uses (same retry
-object, same timeout, same TLS context and client certificate), and builds the ``requests.Response`` with the
-adapter's own ``build_response``; the body is read through ``Response.content`` as requests reads it.
+cookie), the hooks, the ~/.netrc lookup and the redirect scan of a response that is no redirect. On a session
+that uses the process's shared adapter, a request that ``_connections.can_send`` allows (http, or https with the
+certificate checked and no client certificate; a body of bytes or text) goes on that module's kept ``http.client``
+connections, and its ``requests.Response`` is made as ``HTTPAdapter.build_response`` makes it (status, reason,
+headers with repeated names joined by ", ", the decoded body, encoding, url, request). Any other request is sent
+through the adapter's urllib3 pool with the same arguments ``HTTPAdapter.send`` uses (same retry object, same
+timeout, same TLS context and client certificate), and its response built by the adapter's own ``build_response``.
 
 What callers see stays requests' own:
 
@@ -87,9 +90,11 @@ def forget_endpoints() -> None:
 class LeanRequest:
     """``session.request`` through the lean path when the request and its endpoint allow it (module docstring)."""
 
-    def __init__(self, session: "requests.Session", shared: Optional["requests.adapters.HTTPAdapter"] = None) -> None:
+    def __init__(self, session: "requests.Session", shared: Optional["requests.adapters.HTTPAdapter"] = None,
+                 size: int = 0) -> None:
         self.session = session
         self.shared = shared  # the process's shared adapter: its requests may go through _connections
+        self.size = size  # its size: the most requests in flight and idle connections per endpoint
         self.lean = 0  # requests sent the lean way (tests and benchmarks read it)
         self.direct = 0  # of those, sent on _connections' keep-alive connections instead of urllib3's pool
 
@@ -163,14 +168,14 @@ class LeanRequest:
 
     def _send_direct(self, adapter: "requests.adapters.HTTPAdapter", prepared: "requests.PreparedRequest",
                      timeout: Any, verify: Any, cert: Any) -> "requests.Response":
+        """Send on _connections' kept connections; the answer as ``HTTPAdapter.build_response`` makes it."""
         parts = urlsplit(prepared.url)
         scheme = parts.scheme
         body = prepared.body.encode("utf-8") if isinstance(prepared.body, str) else prepared.body  # as urllib3 2 sends text
         started = perf_counter()
         try:
             answer = _connections.send(prepared.method, scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80),
-                                       prepared.path_url, prepared.headers, body, _timeouts(timeout), verify,
-                                       adapter._pool_maxsize)  # pylint: disable=protected-access  # the shared pool's size
+                                       prepared.path_url, prepared.headers, body, _timeouts(timeout), verify, self.size)
         except rq.RequestException as exc:
             exc.request = prepared
             raise

@@ -29,6 +29,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     seen: list[tuple[int, str]] = []  # (client port, request line)
     timeout = 5.0  # a kept connection the client leaves idle is closed by the server after this
+    lock, busy, most = threading.Lock(), 0, 0
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -83,6 +84,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _empty(self) -> None:
         self._send(204, [], b"")
+
+    def _slow(self) -> None:  # counts the requests in flight at once
+        with Handler.lock:
+            Handler.busy += 1
+            Handler.most = max(Handler.most, Handler.busy)
+        time.sleep(0.15)
+        with Handler.lock:
+            Handler.busy -= 1
+        self._json()
 
     def _drop(self) -> None:  # reads the request, never answers
         self.close_connection = True
@@ -152,6 +162,21 @@ def test_threads_each_have_their_own_connection_and_give_it_back(server: str) ->
         thread.join()
     assert answers == [200] * 40 and made.request.direct == 40
     assert 1 <= len(set(ports())) <= 4  # never more connections than requests in flight
+
+
+def test_no_more_requests_in_flight_to_an_endpoint_than_the_pool_size(server: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APIKEYS_HTTP_POOL_SIZE", "2")
+    monkeypatch.setattr(_http, "_ADAPTER", [])
+    Handler.busy = Handler.most = 0
+    made = session()
+    threads = [threading.Thread(target=made.request, args=("GET", f"{server}/slow"), kwargs={"timeout": 5})
+               for _thread in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made.request.direct == 6 and Handler.most == 2 and len(set(ports())) == 2
 
 
 def test_a_server_that_says_close_gets_a_new_connection_next(server: str) -> None:

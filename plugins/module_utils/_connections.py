@@ -1,5 +1,5 @@
 # Internal to this collection: not a public API; may change without notice.
-"""Keep-alive HTTP/1.1 connections of the standard library's ``http.client``, pooled per process and endpoint.
+"""Keep-alive HTTP/1.1 connections, pooled per process and endpoint, for the collection's own requests.
 
 The lean path (``_lean_http.LeanRequest``) sends a plain request here instead of through urllib3's pool when the
 session uses the process's shared pool and nothing about the request needs urllib3: http:// or https:// with
@@ -9,22 +9,25 @@ urllib3 as before. What the two share: the same request line, headers and body o
 ``requests.Response`` and the same requests exceptions, mapped as ``HTTPAdapter.send`` maps urllib3's (a refused
 connection is a ``ConnectionError`` whose reason is a ``NewConnectionError``, never sent; a connect timeout a
 ``ConnectTimeout``, never sent; a timeout waiting for the answer a ``ReadTimeout``, maybe sent; a dropped
-connection a ``ConnectionError`` whose argument is a ``ProtocolError``, maybe sent; a TLS failure an ``SSLError``).
+connection or an answer that breaks HTTP/1.1 a ``ConnectionError`` whose argument is a ``ProtocolError``, maybe
+sent; a TLS failure an ``SSLError``).
 
-``http.client`` reads the status line, the headers, chunked or sized bodies and ``Connection: close`` itself;
-this module keeps the connections: one per request in flight, given back after the whole body was read unless the
-server said it closes, never given back after an error. At most ``size`` requests are in flight to one endpoint at
-a time (more wait for one to finish, as urllib3's blocking pool of that size made them wait), and at most ``size``
-idle connections are kept per endpoint. A connection that has become readable while idle (the
-server closed it, or sent something unasked) is closed instead of reused, as urllib3 checks before each reuse.
-A request is never sent twice here: a failure is the caller's to handle, exactly as with urllib3 (``max_retries=0``).
+The messages are written and read by ``_http1.py`` (request line, headers, the answer's framing: sized, chunked or
+to the close); this module keeps the connections: a socket (TLS by the standard library's ``ssl`` with its
+default context: certificate and host name checked, TLS 1.2 or later), one per request in flight, given back after
+the whole answer was read unless the server said it closes, never given back after an error. At most ``size``
+requests are in flight to one endpoint at a time (more wait for one to finish, as urllib3's blocking pool of that
+size made them wait), and at most ``size`` idle connections are kept per endpoint. A connection that has become
+readable while idle (the server closed it, or sent something unasked) is closed instead of reused, as urllib3
+checks before each reuse. A request is never sent twice here: a failure is the caller's to handle, exactly as with
+urllib3 (``max_retries=0``).
 
-Why: for the collection's small JSON requests urllib3's pool, its response wrapper and requests' response building
-cost more CPU than the exchange itself (benchmarks/http_request_cost.py); a batch sends about 14 per key.
+Why: for the collection's small JSON requests, urllib3's pool, ``http.client``'s header parsing (the ``email``
+package) and requests' response building cost more CPU than the exchange itself
+(``benchmarks/http_request_cost.py``); a batch sends about 14 per key.
 """
 from __future__ import annotations
 
-import http.client
 import os
 import select
 import socket
@@ -32,6 +35,8 @@ import ssl
 import threading
 import zlib
 from typing import Any, Optional
+
+from . import _http1
 
 try:
     from requests import exceptions as rq
@@ -43,7 +48,7 @@ except ImportError:  # pragma: no cover - reported by the module
 
 #: content codings this module undoes (what it accepts from the server)
 DECODED = frozenset({"gzip", "x-gzip", "deflate", "identity"})
-_IDLE: dict[tuple[Any, ...], list[http.client.HTTPConnection]] = {}
+_IDLE: dict[tuple[Any, ...], list[_http1.Reader]] = {}
 _IN_FLIGHT: dict[tuple[Any, ...], threading.BoundedSemaphore] = {}
 _LOCK = threading.Lock()
 _CONTEXTS: dict[str, ssl.SSLContext] = {}
@@ -94,59 +99,60 @@ def send(method: str, scheme: str, host: str, port: int, path: str, headers: Any
 
 def _exchange(key: tuple[Any, ...], method: str, path: str, headers: Any, body: Any,
               timeouts: tuple[Optional[float], Optional[float]], size: int) -> Answer:
+    scheme, host, port, _verify = key
+    message = _http1.request_bytes(method, host, port, 443 if scheme == "https" else 80, path, headers, body)
     connection = _kept(key)
     connect, read = timeouts
     if connection is None:
         connection = _connect(key, path, connect)
     try:
         connection.sock.settimeout(read)
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        status, reason, pairs = response.status, response.reason, response.getheaders()
-        raw = response.read()
-        closing = response.will_close
+        connection.sock.sendall(message)
+        status, reason, pairs, raw, keep = _http1.read_answer(connection, method)
     except (socket.timeout, TimeoutError) as exc:
-        connection.close()
+        connection.sock.close()
         raise rq.ReadTimeout(u3.ReadTimeoutError(None, path, f"Read timed out. (read timeout={read})")) from exc
-    except (OSError, http.client.HTTPException) as exc:
-        connection.close()
+    except (OSError, _http1.Broken) as exc:
+        connection.sock.close()
         if isinstance(exc, ssl.SSLError):
             raise rq.SSLError(u3.SSLError(exc)) from exc
         raise rq.ConnectionError(u3.ProtocolError("Connection aborted.", exc)) from exc
     except BaseException:
-        connection.close()
+        connection.sock.close()
         raise
-    if closing:
-        connection.close()
-    else:
+    if keep:
         _give_back(key, connection, size)
+    else:
+        connection.sock.close()
     return Answer(status, reason, pairs, _decoded(raw, pairs))
 
 
-def _kept(key: tuple[Any, ...]) -> Optional[http.client.HTTPConnection]:
-    """The most recently used idle connection to the endpoint that is still quiet; closed ones are dropped."""
+def _kept(key: tuple[Any, ...]) -> Optional[_http1.Reader]:
+    """The most recently used idle connection to the endpoint that is still quiet; the others are closed."""
     while True:
         with _LOCK:
             idle = _IDLE.get(key)
             if not idle:
                 return None
             connection = idle.pop()
-        if connection.sock is not None and not _readable(connection.sock):
+        if not connection.buffer and not _readable(connection.sock):
             return connection
-        connection.close()
+        connection.sock.close()
 
 
-def _give_back(key: tuple[Any, ...], connection: http.client.HTTPConnection, max_idle: int) -> None:
+def _give_back(key: tuple[Any, ...], connection: _http1.Reader, max_idle: int) -> None:
     with _LOCK:
         idle = _IDLE.setdefault(key, [])
         if len(idle) < max_idle:
             idle.append(connection)
             return
-    connection.close()
+    connection.sock.close()
 
 
 def _readable(sock: socket.socket) -> bool:
     """Has an idle connection something to read (the server closed it, or sent what nobody asked for)?"""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
     if hasattr(select, "poll"):
         poller = select.poll()
         poller.register(sock, select.POLLIN)
@@ -154,27 +160,32 @@ def _readable(sock: socket.socket) -> bool:
     return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - platforms without poll
 
 
-def _connect(key: tuple[Any, ...], url: str, timeout: Optional[float]) -> http.client.HTTPConnection:
+def _connect(key: tuple[Any, ...], path: str, timeout: Optional[float]) -> _http1.Reader:
+    """A new connection (TCP, then TLS for https, both within the connect timeout), with Nagle off."""
     scheme, host, port, verify = key
-    if scheme == "https":
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout,
-                                                                             context=_context(verify))
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    sock = None
     try:
-        connection.connect()
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if scheme == "https":
+            sock = _context(verify).wrap_socket(sock, server_hostname=host)
     except ssl.SSLError as exc:
-        connection.close()
-        raise rq.SSLError(u3.MaxRetryError(None, url, u3.SSLError(exc))) from exc
+        _close(sock)
+        raise rq.SSLError(u3.MaxRetryError(None, path, u3.SSLError(exc))) from exc
     except (socket.timeout, TimeoutError) as exc:
-        connection.close()
-        raise rq.ConnectTimeout(u3.MaxRetryError(None, url, u3.ConnectTimeoutError(
-            connection, f"Connection to {host} timed out. (connect timeout={timeout})"))) from exc
+        _close(sock)
+        raise rq.ConnectTimeout(u3.MaxRetryError(None, path, u3.ConnectTimeoutError(
+            f"Connection to {host} timed out. (connect timeout={timeout})"))) from exc
     except OSError as exc:
-        connection.close()
-        raise rq.ConnectionError(u3.MaxRetryError(None, url, u3.NewConnectionError(
-            connection, f"Failed to establish a new connection: {exc}"))) from exc  # type: ignore[arg-type]
-    return connection
+        _close(sock)
+        raise rq.ConnectionError(u3.MaxRetryError(None, path, u3.NewConnectionError(
+            f"{host}:{port}", f"Failed to establish a new connection: {exc}"))) from exc  # type: ignore[arg-type]
+    return _http1.Reader(sock)
+
+
+def _close(sock: Optional[socket.socket]) -> None:
+    if sock is not None:
+        sock.close()
 
 
 def _context(verify: Any) -> ssl.SSLContext:

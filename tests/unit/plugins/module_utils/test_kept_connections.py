@@ -300,7 +300,7 @@ def test_idle_connections_are_bounded(server: str) -> None:
     kept = [_connections._kept(key)] + [_connections._connect(key, "/", 5) for _extra in range(3)]
     for connection in kept:
         _connections._give_back(key, connection, 2)
-    assert len(_connections._IDLE[key]) == 2 and sum(c.sock is None for c in kept) == 2  # the others closed
+    assert len(_connections._IDLE[key]) == 2 and sum(c.sock.fileno() == -1 for c in kept) == 2  # the others closed
 
 
 def test_any_other_argument_kind_is_accepted_as_requests_accepts_it(server: str) -> None:

@@ -131,4 +131,3 @@ def test_a_broken_answer_is_an_error_that_says_why(pair: tuple[socket.socket, so
                                                    why: str) -> None:
     with pytest.raises(Broken, match=why):
         answer(pair, raw, close=True)
-

@@ -310,5 +310,3 @@ def test_any_other_argument_kind_is_accepted_as_requests_accepts_it(server: str)
     assert made.request.direct == 4
     lines = [line for _port, line in Handler.seen]
     assert lines[4] == lines[5] == "POST /json?a=b+c HTTP/1.1"
-
-

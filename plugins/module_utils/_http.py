@@ -16,10 +16,11 @@ The environment's proxy settings (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``
 (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are honoured as requests honours them, but read once per process and
 endpoint (scheme, host and port) instead of once per request: requests scans the whole environment on every request.
 Each request goes through ``_lean_http.LeanRequest``: requests' own response and exceptions without the per-request
-work that does nothing for these sessions (cookies, hooks, netrc), sent on this process's kept ``http.client``
-connections (``_connections.py``; at most the pool size in flight per endpoint) or, for what those do not handle
-(no certificate check, a client certificate, a streamed body), through the shared adapter's urllib3 pool; an endpoint
-with a proxy, a netrc entry or a redirect goes the plain requests way (see those modules).
+work that does nothing for these sessions (cookies, hooks, netrc), sent on this process's kept connections by the
+collection's own HTTP/1.1 (``_connections.py``, ``_http1.py``; at most the pool size in flight per endpoint) or,
+for what those do not handle (no certificate check, a client certificate, a streamed body), through the shared
+adapter's urllib3 pool; an endpoint with a proxy, a netrc entry or a redirect goes the plain requests way (see
+those modules).
 """
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def share_connections(session: "requests.Session") -> "requests.Session":
         session.mount("http://", adapter)
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     session.merge_environment_settings = _EnvironmentOnce(session)
-    # requests' own work without its per-request extras, on kept http.client connections (_lean_http.py, _connections.py)
+    # requests' own work without its per-request extras, on kept connections (_lean_http.py, _connections.py)
     session.request = LeanRequest(session, adapter, _ADAPTER[1] if adapter is not None else 0)
     return session
 

@@ -7,9 +7,10 @@ request that needs nothing but a URL, headers, a body, a timeout and the TLS set
 makes about 14 per key): the Request -> PreparedRequest copy, the cookie jar merges (the sessions accept no
 cookie), the hooks, the ~/.netrc lookup and the redirect scan of a response that is no redirect. On a session
 that uses the process's shared adapter, a request that ``_connections.can_send`` allows (http, or https with the
-certificate checked and no client certificate; a body of bytes or text) goes on that module's kept ``http.client``
-connections, and its ``requests.Response`` is made as ``HTTPAdapter.build_response`` makes it (status, reason,
-headers with repeated names joined by ", ", the decoded body, encoding, url, request). Any other request is sent
+certificate checked and no client certificate; a body of bytes or text) goes on that module's kept connections,
+written and read by ``_http1.py``, and its ``requests.Response`` is made as ``HTTPAdapter.build_response`` makes
+it (status, reason, headers with repeated names joined by ", ", the decoded body, encoding, url, request). Any
+other request is sent
 through the adapter's urllib3 pool with the same arguments ``HTTPAdapter.send`` uses (same retry object, same
 timeout, same TLS context and client certificate), and its response built by the adapter's own ``build_response``.
 

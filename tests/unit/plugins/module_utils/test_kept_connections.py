@@ -11,13 +11,12 @@ import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
 
-from ansible_collections.apikeys.rotation.plugins.module_utils import _connections, _http, _lean_http
+from ansible_collections.apikeys.rotation.plugins.module_utils import _connections, _http
 from ansible_collections.apikeys.rotation.plugins.module_utils._http import share_connections
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import _maybe_sent
 
@@ -115,16 +114,7 @@ def server() -> Iterator[str]:
         made.server_close()
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                 "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "APIKEYS_HTTP_POOL_SIZE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    _http._ENVIRONMENT.clear()
-    _lean_http.forget_endpoints()
-    yield
-    _lean_http.forget_endpoints()
+pytestmark = pytest.mark.usefixtures("http_environment_cleared")  # conftest.py
 
 
 def session() -> requests.Session:

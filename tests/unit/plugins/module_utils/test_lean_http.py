@@ -83,15 +83,7 @@ def server() -> Iterator[str]:
         yield f"http://127.0.0.1:{running.server_address[1]}"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                 "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "APIKEYS_HTTP_POOL_SIZE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    _forget()
-    yield
-    _forget()
+pytestmark = pytest.mark.usefixtures("http_environment_cleared")  # conftest.py
 
 
 def _forget() -> None:

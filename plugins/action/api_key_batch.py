@@ -20,6 +20,7 @@ ARGSPEC = {
     "operation": {"type": "str", "required": True, "choices": list(batch.OPERATIONS)},
     "keys": {"type": "list", "elements": "str"},
     "workers": {"type": "int", "default": 8},
+    "processes": {"type": "int"},
     "progress_interval": {"type": "float", "default": 5.0},
     "run_dir": {"type": "path"},
     "force": {"type": "bool", "default": False},
@@ -41,6 +42,8 @@ class ActionModule(ActionBase):
         if validated.error_messages:
             return dict(result, failed=True, msg=f"api_key_batch: {validated.error_messages[0]}")
         args = validated.validated_parameters
+        if args["processes"] is not None and args["processes"] < 1:
+            return dict(result, failed=True, msg=f"api_key_batch: processes must be 1 or more, got {args['processes']}")
         keys = args["keys"] if args["keys"] is not None else list(task_vars.get("ansible_play_batch") or [])
         started = time.time()
         options = dict(args, started=started)
@@ -51,32 +54,47 @@ class ActionModule(ActionBase):
         read_vars = batch.KeyVariables(task_vars.get("hostvars") or {}, self._loader)
         check_mode, diff = bool(self._task.check_mode), bool(self._task.diff)
         runner = batch.RUNNERS[args["operation"]]
-        controller = batch.controller_alive()
 
         def make_action(module: str, task: batch.StepTask) -> Any:
             return classes[module](task=task, connection=self._connection, play_context=self._play_context,
                                    loader=self._loader, templar=rendered, shared_loader_obj=self._shared_loader_obj)
 
-        notify_events: dict[str, list[str]] = {}  # only keys whose targets list events; none in check mode
-
-        def jobs() -> Iterator[tuple[str, Any]]:
-            for key in keys:
+        def jobs(part: list[str], events: dict[str, list[str]]) -> Iterator[tuple[str, Any]]:
+            controller = batch.controller_alive()  # asked in the process that runs the part (a shard is forked)
+            for key in part:
                 if not controller():
                     return  # ansible-playbook is gone: no new key is started (the recap will never come)
                 own = key_vars(read_vars, key, shared)  # read here, in this thread: hostvars are not thread-safe
-                events = [] if check_mode else batch.listed_events(own.get("apikeys_notify"))
-                if events:
-                    notify_events[key] = events
+                events[key] = [] if check_mode else batch.listed_events(own.get("apikeys_notify"))
                 run = batch.KeyRun(key, own, make_action, check_mode, diff, controller)
                 yield key, functools.partial(runner, run, options)
 
-        def done(key: str, outcome: dict[str, Any]) -> None:
-            batch.write_outcome(run_dir, key, outcome)
+        def run_part(part: list[str], report: batch.Report, progress: batch.Progress) -> None:
+            events: dict[str, list[str]] = {}  # only keys whose targets list events; none in check mode
 
-        progress = batch.Progress(args["operation"].replace("_", "-"), len(keys), display.display,
-                                  interval=args["progress_interval"])
-        batch.run_pool(jobs(), args["workers"], done, progress, initializer=keep_stores)
-        return dict(result, changed=False, run_dir=run_dir, keys=len(keys), failed_keys=progress.failed,
+            def done(key: str, outcome: dict[str, Any]) -> None:
+                batch.write_outcome(run_dir, key, outcome)
+                report(key, outcome, events.pop(key, []))
+
+            batch.run_pool(jobs(part, events), args["workers"], done, progress, initializer=keep_stores)
+
+        label = args["operation"].replace("_", "-")
+        progress = batch.Progress(label, len(keys), display.display, interval=args["progress_interval"])
+        processes = batch.shard_count(len(keys), args["workers"], args["processes"])
+        if processes > 1:
+            notify_events = batch.run_sharded(keys, processes, lambda part, report: run_part(
+                part, report, batch.Progress(label, len(part), display.display, interval=0)), progress, run_dir)
+        else:
+            notify_events = {}
+
+            def keep(key: str, _outcome: dict[str, Any], events: list[str]) -> None:
+                if events:
+                    notify_events[key] = events
+
+            run_part(keys, keep, progress)
+        if progress.spoke and processes > 1:
+            display.display(progress.final())
+        return dict(result, changed=False, run_dir=run_dir, keys=len(keys), processes=processes, failed_keys=progress.failed,
                     changed_keys=progress.changed, notify_events=notify_events, seconds=round(time.time() - started, 3),
                     msg=progress.final())
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from ._errors import ConfigError
 from ._timeutil import to_iso
+from .stores import _vault_tokens
 
 LOG_VARIABLE = "apikeys_audit_log"
 SYSLOG_VARIABLE = "apikeys_audit_syslog"
@@ -75,15 +76,16 @@ def os_actor() -> dict[str, str]:
 def run_id(task_vars: dict[str, Any]) -> str:
     """One id per playbook run: the AWX job, ``APIKEYS_RUN_ID``, or host, pid and start of ansible-playbook.
 
-    Action plugins run in worker processes forked from the ansible-playbook process, so its pid (and
-    its start time, which tells apart two runs that got the same pid) is shared by every task of a run.
+    Action plugins run in worker processes forked from the ansible-playbook process (a batch's shards are forked
+    from a worker), so its pid (and its start time, which tells apart two runs that got the same pid) is shared
+    by every task of a run.
     """
     for name in ("awx_job_id", "tower_job_id"):
         if task_vars.get(name) not in (None, ""):
             return f"awx-job-{task_vars[name]}"
     if os.environ.get("APIKEYS_RUN_ID"):
         return os.environ["APIKEYS_RUN_ID"]
-    parent = os.getppid()
+    parent = _vault_tokens.controller()
     return f"{socket.gethostname()}-{parent}-{process_start(parent)}"
 
 

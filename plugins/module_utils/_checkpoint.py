@@ -10,7 +10,7 @@ production run does.
 * ``APIKEYS_TEST_TRACE=<directory>``: every boundary reached creates ``<directory>/<step>.<pid>``
   (before any other action below), so a test can assert that its fault was injected where intended.
 * ``APIKEYS_TEST_CRASH_AT=<step>``: at that step, kill the ``ansible-playbook`` process and this
-  worker at once (SIGKILL, no clean-up), as a crashed controller would.
+  worker at once (SIGKILL, no clean-up; in a batch shard, its worker too), as a crashed controller would.
 * ``APIKEYS_TEST_ORPHAN_AT=<step>``: at that step, kill the ``ansible-playbook`` process only; this
   worker (ansible-core's workers call ``setsid``) lives on and finishes its task, unseen by anyone.
 * ``APIKEYS_TEST_PAUSE_AT=<step>:<directory>``: at that step, create ``<directory>/<step>.reached.<pid>``
@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+
+from .stores import _vault_tokens
 
 #: rotation: after the record was read and checked, before each write or provider call
 ROTATION_STEPS = ("before_intent", "before_create", "before_pending_write", "before_verify", "before_promote",
@@ -39,10 +41,13 @@ def checkpoint(step: str) -> None:
         with open(os.path.join(trace, f"{step}.{os.getpid()}"), "w", encoding="utf-8"):
             pass
     if os.environ.get("APIKEYS_TEST_CRASH_AT") == step:
-        os.kill(os.getppid(), signal.SIGKILL)
+        os.kill(_vault_tokens.controller(), signal.SIGKILL)
+        shard = _vault_tokens.shard()
+        if shard is not None:  # a batch shard: its worker dies too, as a crash kills every process of the run
+            os.kill(shard[0], signal.SIGKILL)
         os._exit(137)
     if os.environ.get("APIKEYS_TEST_ORPHAN_AT") == step:
-        os.kill(os.getppid(), signal.SIGKILL)
+        os.kill(_vault_tokens.controller(), signal.SIGKILL)
     pause = os.environ.get("APIKEYS_TEST_PAUSE_AT", "")
     name, _sep, directory = pause.partition(":")
     if name != step or not directory:

@@ -18,6 +18,12 @@ description:
     check-and-set, lease and resume protect the record. One key's failure never stops the others.
   - Keys run concurrently in a pool of O(workers) threads, first come first served in the order of O(keys) (an
     emergency starts on the first key at once). Each key's steps run in order.
+  - A batch of more than 2 x O(workers) keys runs in up to O(processes) processes forked from the task's worker, each
+    with its own pool of O(workers) threads, so the batch uses more than one CPU (Python runs one thread at a time
+    per process). Process N takes keys N, N + O(processes), ... of the list, so every process starts with the
+    first keys. They share the run's id, Vault login, rate budgets and outcome directory. A process that is killed
+    before it reports a key leaves that key failed with a message saying its outcome is unknown (its old key still
+    works; the next run resumes it).
   - Each key's outcome (never a secret) is written to a new directory only the controller's user can read, one JSON
     file per key; the task returns the directory as C(run_dir). M(apikeys.rotation.api_key_result) removes each file
     as it reports it.
@@ -48,9 +54,16 @@ options:
     type: list
     elements: str
   workers:
-    description: How many keys run at the same time.
+    description: How many keys run at the same time in each of the batch's processes (see O(processes)).
     type: int
     default: 8
+  processes:
+    description:
+      - At most how many processes run the batch. A batch of N keys uses no more than one per 2 x O(workers) keys,
+        so at most O(processes) x O(workers) keys run at the same time.
+      - Default, 2, or 1 when the controller process may use one CPU only. On a controller with more CPUs than that,
+        a larger value may help; with a CPU limit (a container), keep it at most the CPUs allowed.
+    type: int
   progress_interval:
     description: Seconds between progress lines (none before 3 seconds); V(0) prints none.
     type: float
@@ -98,6 +111,10 @@ run_dir:
   type: str
 keys:
   description: How many keys the batch ran.
+  returned: always
+  type: int
+processes:
+  description: How many processes ran the batch (1 for a batch of 2 x O(workers) keys or fewer).
   returned: always
   type: int
 failed_keys:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import selectors
 import tempfile
 import threading
 import time
@@ -29,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.apikeys.rotation.plugins.module_utils._audit import AWX_VARS
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores import _vault_tokens
 
 #: the operations and, for each, the module whose action class runs each step
 OPERATIONS = ("rotate", "emergency", "revoke_after_grace")
@@ -251,7 +253,12 @@ class StepFailed(Exception):
 
 
 def controller_alive() -> Callable[[], bool]:
-    """Whether the process that started this one is still its parent (a dead parent's children are re-parented)."""
+    """Whether the process that started this one is still its parent (a dead parent's children are re-parented);
+    in a shard, also whether the worker that forked it still has the ansible-playbook process as its parent."""
+    shard = _vault_tokens.shard()
+    if shard is not None:
+        worker, controller = shard
+        return lambda: os.getppid() == worker and _vault_tokens.parent_of(worker) == controller
     parent = os.getppid()
     return lambda: os.getppid() == parent
 
@@ -454,3 +461,150 @@ def run_pool(keys: Iterator[tuple[str, Callable[[], dict[str, Any]]]], workers: 
             collect(True)
     if progress.spoke:
         progress.say(progress.final())
+
+
+# -- shards: a large batch in more than one process ---------------------------------------------------------
+
+#: processes a batch uses by default (fewer on a controller with fewer CPUs; see shard_count)
+DEFAULT_PROCESSES = 2
+#: what a shard exits with when its part raised (a bug: its keys without an outcome are reported lost)
+SHARD_FAILED = 70
+#: a key's report from its shard: what the progress lines and the notify handlers need, never a secret
+Report = Callable[[str, dict[str, Any], list[str]], None]
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def shard_count(keys: int, workers: int, processes: Optional[int]) -> int:
+    """How many processes run a batch of ``keys`` keys: ``processes`` (by default DEFAULT_PROCESSES, or as many
+    as the CPUs this process may use if fewer), and no more than one per ``2 x workers`` keys: a small batch
+    gains nothing from a fork. One only in a process that runs other threads: a fork copies none of them, and a
+    lock one of them held would stay held in the copy."""
+    if threading.active_count() > 1:
+        return 1
+    wanted = processes if processes is not None else min(DEFAULT_PROCESSES, usable_cpus())
+    return max(1, min(wanted, -(-keys // (2 * max(1, workers)))))
+
+
+def lost_outcome(key: str, status: str) -> dict[str, Any]:
+    return {"key": key, "failed": True, "changed": False, "error": "internal",
+            "msg": f"key '{key}': its batch process {status} before the key's outcome was known: the key may be "
+                   f"mid-rotation, its old key still works; run again to resume it"}
+
+
+def run_sharded(keys: list[str], shards: int, run_part: Callable[[list[str], Report], None], progress: Progress,
+                run_dir: str) -> dict[str, list[str]]:
+    """Run ``run_part(part, report)`` in ``shards`` processes forked from this one; part ``i`` is keys ``i``,
+    ``i + shards``, ... (so each process starts with the first keys: first come, first served). ``run_part`` writes
+    each key's outcome to ``run_dir`` and then calls ``report(key, outcome, events)``; the shard sends the key's
+    name, failed, alert and changed flags and notify events up a pipe (never a secret), from which this process
+    counts the progress lines. Returns each key's notify events.
+
+    A shard that ends without reporting some of its keys (killed, or a bug): each of them gets the outcome the
+    shard wrote, or else a failed one that says so. A part that cannot be forked runs here, after the others.
+    """
+    worker, controller = os.getpid(), _vault_tokens.controller()
+    events: dict[str, list[str]] = {}
+    channels: dict[int, tuple[int, list[str]]] = {}  # read end -> (shard pid, its keys)
+    unforked: list[list[str]] = []
+    for index in range(shards):
+        part = keys[index::shards]
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            unforked.append(part)
+            continue
+        if pid == 0:
+            _shard(part, run_part, write_end, [read_end, *channels], worker, controller)
+        os.close(write_end)
+        channels[read_end] = (pid, part)
+
+    reported: set[str] = set()
+
+    def count(message: dict[str, Any]) -> None:
+        reported.add(message["key"])
+        progress.count(message)
+        if message.get("events"):
+            events[message["key"]] = list(message["events"])
+
+    _collect(channels, count, progress)
+    for pid, part in channels.values():
+        _pid, status = os.waitpid(pid, 0)
+        ended = "was killed" if os.WIFSIGNALED(status) else f"ended (status {os.waitstatus_to_exitcode(status)})"
+        for key in part:
+            if key not in reported:
+                outcome = peek_outcome(run_dir, key)
+                if outcome is None:
+                    outcome = lost_outcome(key, ended)
+                    write_outcome(run_dir, key, outcome)
+                count(dict(_summary(key, outcome), events=[]))
+    for part in unforked:
+        run_part(part, lambda key, outcome, found: count(dict(_summary(key, outcome), events=found)))
+    return events
+
+
+def _summary(key: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    return {"key": key, "failed": bool(outcome.get("failed")), "alert": bool(outcome.get("alert")),
+            "changed": bool(outcome.get("changed"))}
+
+
+def _shard(part: list[str], run_part: Callable[[list[str], Report], None], channel: int, others: list[int],
+           worker: int, controller: int) -> None:
+    """The forked process of one part: never returns (no clean-up of the worker it was forked from runs here)."""
+    code = SHARD_FAILED
+    try:
+        for other in others:
+            os.close(other)
+        _vault_tokens.enter_shard(worker, controller)
+        with os.fdopen(channel, "wb", buffering=0) as pipe:
+            def report(key: str, outcome: dict[str, Any], found: list[str]) -> None:
+                line = json.dumps(dict(_summary(key, outcome), events=[str(e) for e in found])) + "\n"
+                pipe.write(line.encode("utf-8"))
+
+            run_part(part, report)
+        code = 0
+    except BaseException:  # pylint: disable=broad-except  # a bug: the parent reports this part's keys as lost
+        code = SHARD_FAILED
+    finally:
+        os._exit(code)  # pylint: disable=protected-access  # a forked child must not run its parent's exit handlers
+
+
+def _collect(channels: dict[int, tuple[int, list[str]]], count: Callable[[dict[str, Any]], None],
+             progress: Progress) -> None:
+    """Read every shard's reports until each has closed its pipe, with a progress line every interval."""
+    pending = {fd: b"" for fd in channels}
+    with selectors.DefaultSelector() as selector:
+        for fd in channels:
+            selector.register(fd, selectors.EVENT_READ)
+        while pending:
+            for ready, _mask in selector.select(timeout=0.5):
+                fd = int(ready.fd)
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    selector.unregister(fd)
+                    os.close(fd)
+                    del pending[fd]
+                    continue
+                lines = (pending[fd] + chunk).split(b"\n")
+                pending[fd] = lines.pop()
+                for line in lines:
+                    count(json.loads(line))
+            progress.tick()
+
+
+def peek_outcome(run_dir: str, key: str) -> Optional[dict[str, Any]]:
+    """The key's outcome if it was written (left in place for the key's report); None if not."""
+    try:
+        with open(outcome_path(run_dir, key), encoding="utf-8") as handle:
+            found = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

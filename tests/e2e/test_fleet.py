@@ -54,8 +54,10 @@ def test_a_fleet_with_five_keys_failing_at_the_provider_rotates_the_others_and_n
     before = requests.get(gateway + "/__emulator/faults/fired", timeout=5).json()["by_match"].get(match, 0)
     requests.post(gateway + "/__emulator/faults", json={"match": match, "status": 403, "count": 1000},
                   timeout=5).raise_for_status()
+    trace = world.tmp / "trace"
+    trace.mkdir()
     try:
-        run = world.playbook("rotate.yml", secret="all")
+        run = world.playbook("rotate.yml", extra_env={"APIKEYS_TEST_TRACE": str(trace)}, secret="all")
     finally:
         requests.delete(gateway + "/__emulator/faults", timeout=5)
 
@@ -71,13 +73,19 @@ def test_a_fleet_with_five_keys_failing_at_the_provider_rotates_the_others_and_n
         assert data["key_id"] == key.key_id and data["key"] == key.secret, "a failed key kept its old key"
         assert not [f for f in data if f.startswith("pending")]
         assert ping(world, key.secret) == 200
+    # 200 keys, 8 workers: two processes (the default) shared them, and the run's id
+    creators = {p.name.split(".")[1] for p in trace.glob("before_create.*")}
+    assert len(creators) == 2, f"keys created by {len(creators)} processes"
+    run_ids = set()
     for key in keys:
         if key in bad:
             continue
         data = raw_record(world, key)
         assert data["key_id"] != key.key_id and data["previous_key_id"] == key.key_id, key.host
+        run_ids.add(data["history"][-1]["run_id"])
         assert f"{key.host}: rotated (" in run.stdout
         assert ping(world, data["key"]) == 200 and ping(world, key.secret) == 200, "dual-key overlap"
+    assert len(run_ids) == 1, f"one run, one run id: {sorted(run_ids)}"
 
 
 def test_an_emergency_over_fifty_keys_leaves_every_compromised_key_rejected(world: World) -> None:

@@ -67,12 +67,32 @@ def start_time(pid: int) -> Optional[str]:
     return fields[19] if fields and fields[0] != "Z" else None
 
 
+#: in a batch shard, a process that a worker forked to run part of a batch: [(that worker, its ansible-playbook)]
+_SHARD: list[tuple[int, int]] = []
+
+
+def enter_shard(worker: int, controller: int) -> None:
+    """This process is a batch shard forked by ``worker``, a worker of the ansible-playbook process ``controller``."""
+    _SHARD[:] = [(worker, controller)]
+
+
+def shard() -> Optional[tuple[int, int]]:
+    """(worker, ansible-playbook) when this process is a batch shard; None in a worker."""
+    return _SHARD[0] if _SHARD else None
+
+
+def controller() -> int:
+    """The ansible-playbook process of this worker (its parent), or of the worker that forked this batch shard."""
+    return _SHARD[0][1] if _SHARD else os.getppid()
+
+
 def run_owner() -> Optional[int]:
-    """The ansible-playbook process when this is one of its forked workers; None otherwise (no broker)."""
+    """The ansible-playbook process when this is one of its forked workers (or a batch shard of one); None otherwise
+    (no broker)."""
     import multiprocessing
     if multiprocessing.current_process().name == "MainProcess" or not hasattr(socket, "SO_PEERCRED"):
         return None
-    return os.getppid()
+    return controller()
 
 
 def descends_from(pid: int, owner: int, depth: int = 8) -> bool:

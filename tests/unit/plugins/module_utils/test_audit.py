@@ -20,6 +20,7 @@ from ansible_collections.apikeys.rotation.plugins.module_utils._errors import Co
 from ansible_collections.apikeys.rotation.plugins.module_utils._record import HISTORY_KEPT, history
 from ansible_collections.apikeys.rotation.plugins.module_utils._rotation import Rotation
 from ansible_collections.apikeys.rotation.plugins.module_utils._session import Session
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores import _vault_tokens
 from ansible_collections.apikeys.rotation.tests.unit.fakes import NOW, PATH, FakeProvider, MemoryStore
 
 SECRET = "sk-AUDIT-canary-5b2e11"
@@ -112,6 +113,16 @@ def test_the_run_id_is_shared_by_the_tasks_of_one_run(monkeypatch):
     assert run_id({}) == run_id({}) and run_id({}).startswith(f"{socket.gethostname()}-{os.getppid()}-")
     monkeypatch.setenv("APIKEYS_RUN_ID", "nightly-2026-01-01")
     assert run_id({}) == "nightly-2026-01-01"
+
+
+def test_a_batch_shard_has_its_workers_run_id(monkeypatch):
+    """A shard is forked from a worker: its run is still the worker's ansible-playbook (pid and start time)."""
+    monkeypatch.delenv("APIKEYS_RUN_ID", raising=False)
+    worker_run = run_id({})
+    monkeypatch.setattr(_vault_tokens, "_SHARD", [(os.getpid(), os.getppid())])
+    assert run_id({}) == worker_run
+    monkeypatch.setattr(_vault_tokens, "_SHARD", [(os.getppid(), os.getpid())])
+    assert run_id({}) == f"{socket.gethostname()}-{os.getpid()}-{_audit.process_start(os.getpid())}"
 
 
 def test_default_path_and_variables(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.apikeys.rotation.plugins.module_utils import _checkpoint
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import StoreForbidden
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._vault_kv2 import VaultKV2Store
+from ansible_collections.apikeys.rotation.plugins.module_utils.stores import _vault_tokens
 
 DATA, META = "secret/data/apikeys/stripe", "secret/metadata/apikeys/stripe"
 
@@ -144,6 +145,14 @@ def test_a_crash_kills_the_parent_and_exits(kills: list[Any], monkeypatch: pytes
     assert kills == []
     _checkpoint.checkpoint("before_promote")
     assert kills == [("kill", os.getppid(), _checkpoint.signal.SIGKILL), ("exit", 137)]
+
+
+def test_a_crash_in_a_batch_shard_kills_the_playbook_and_the_shards_worker_and_exits(
+        kills: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APIKEYS_TEST_CRASH_AT", "before_promote")
+    monkeypatch.setattr(_vault_tokens, "_SHARD", [(4242, 4141)])
+    _checkpoint.checkpoint("before_promote")
+    assert kills == [("kill", 4141, _checkpoint.signal.SIGKILL), ("kill", 4242, _checkpoint.signal.SIGKILL), ("exit", 137)]
 
 
 def test_an_orphan_kills_only_the_parent_and_goes_on(kills: list[Any], monkeypatch: pytest.MonkeyPatch,

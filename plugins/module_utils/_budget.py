@@ -320,6 +320,14 @@ def get_budget(kind: str, name: str, endpoint: str, limit: Limit) -> Budget:
         return budget
 
 
+def shared_between_processes() -> bool:
+    """Whether this process's budgets are shared with other processes (a private state directory could be made)."""
+    with _BUDGETS_LOCK:
+        if not _DIR:
+            _DIR.append(state_dir())
+        return _DIR[0] is not None
+
+
 def state_warning() -> Optional[str]:
     """A warning when budgets are per process only (no private state directory could be made)."""
     if _DIR and _DIR[0] is None:

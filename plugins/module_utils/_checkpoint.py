@@ -23,8 +23,6 @@ import os
 import signal
 import time
 
-from .stores import _vault_tokens
-
 #: rotation: after the record was read and checked, before each write or provider call
 ROTATION_STEPS = ("before_intent", "before_create", "before_pending_write", "before_verify", "before_promote",
                   "after_promote")
@@ -40,14 +38,16 @@ def checkpoint(step: str) -> None:
     if trace:
         with open(os.path.join(trace, f"{step}.{os.getpid()}"), "w", encoding="utf-8"):
             pass
-    if os.environ.get("APIKEYS_TEST_CRASH_AT") == step:
+    crash, orphan = os.environ.get("APIKEYS_TEST_CRASH_AT") == step, os.environ.get("APIKEYS_TEST_ORPHAN_AT") == step
+    if crash or orphan:
+        # imported only here: the tests load this module from its file, for STEPS, with no package around it
+        from .stores import _vault_tokens  # pylint: disable=import-outside-toplevel
         os.kill(_vault_tokens.controller(), signal.SIGKILL)
         shard = _vault_tokens.shard()
-        if shard is not None:  # a batch shard: its worker dies too, as a crash kills every process of the run
+        if crash and shard is not None:  # a batch shard: its worker dies too, as a crash kills every process of the run
             os.kill(shard[0], signal.SIGKILL)
-        os._exit(137)
-    if os.environ.get("APIKEYS_TEST_ORPHAN_AT") == step:
-        os.kill(_vault_tokens.controller(), signal.SIGKILL)
+        if crash:
+            os._exit(137)
     pause = os.environ.get("APIKEYS_TEST_PAUSE_AT", "")
     name, _sep, directory = pause.partition(":")
     if name != step or not directory:

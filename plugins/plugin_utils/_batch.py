@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.apikeys.rotation.plugins.module_utils import _budget
 from ansible_collections.apikeys.rotation.plugins.module_utils._audit import AWX_VARS
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores import _vault_tokens
 
@@ -483,9 +484,10 @@ def usable_cpus() -> int:
 def shard_count(keys: int, workers: int, processes: Optional[int]) -> int:
     """How many processes run a batch of ``keys`` keys: ``processes`` (by default DEFAULT_PROCESSES, or as many
     as the CPUs this process may use if fewer), and no more than one per ``2 x workers`` keys: a small batch
-    gains nothing from a fork. One only in a process that runs other threads: a fork copies none of them, and a
-    lock one of them held would stay held in the copy."""
-    if threading.active_count() > 1:
+    gains nothing from a fork. One only in a process that runs other threads (a fork copies none of them, and a
+    lock one of them held would stay held in the copy), or when the rate budgets cannot be shared between
+    processes (no private state directory: two processes would each spend the whole budget)."""
+    if threading.active_count() > 1 or not _budget.shared_between_processes():
         return 1
     wanted = processes if processes is not None else min(DEFAULT_PROCESSES, usable_cpus())
     return max(1, min(wanted, -(-keys // (2 * max(1, workers)))))

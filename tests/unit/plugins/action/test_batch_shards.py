@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -110,6 +111,23 @@ def test_how_many_processes(monkeypatch: pytest.MonkeyPatch, keys: int, workers:
                             expected: int) -> None:
     monkeypatch.setattr(batch, "usable_cpus", lambda: cpus)
     assert batch.shard_count(keys, workers, processes) == expected
+
+
+def test_one_process_when_the_budgets_cannot_be_shared_or_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
+    assert batch.shard_count(1000, 8, None) == 2
+    monkeypatch.setattr(batch._budget, "shared_between_processes", lambda: False)
+    assert batch.shard_count(1000, 8, None) == 1, "two processes would each spend the whole rate budget"
+    monkeypatch.undo()
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert batch.shard_count(1000, 8, None) == 1, "a fork copies no other thread"
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_a_shard_sees_the_run_gone_when_its_worker_is(tmp_path: Path) -> None:

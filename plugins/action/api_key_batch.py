@@ -80,7 +80,7 @@ class ActionModule(ActionBase):
 
         label = args["operation"].replace("_", "-")
         progress = batch.Progress(label, len(keys), display.display, interval=args["progress_interval"])
-        processes = batch.shard_count(len(keys), args["workers"], args["processes"])
+        processes = batch.shard_count(len(keys), args["workers"], args["processes"], args["operation"])
         if processes > 1:
             notify_events = batch.run_sharded(keys, processes, lambda part, report: run_part(
                 part, report, batch.Progress(label, len(part), display.display, interval=0)), progress, run_dir)

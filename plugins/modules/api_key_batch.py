@@ -61,8 +61,10 @@ options:
     description:
       - At most how many processes run the batch. A batch of N keys uses no more than one per 2 x O(workers) keys,
         so at most O(processes) x O(workers) keys run at the same time.
-      - Default, 2, or 1 when the controller process may use one CPU only. On a controller with more CPUs than that,
-        a larger value may help; with a CPU limit (a container), keep it at most the CPUs allowed.
+      - Default, 2, or 1 when the controller process may use one CPU only; for O(operation=emergency), 1 (measured
+        over 100 keys, a second process revoked the first compromised key later and the last one no sooner). On a
+        controller with more CPUs than that, a larger value may help; with a CPU limit (a container), keep it at
+        most the CPUs allowed.
     type: int
   progress_interval:
     description: Seconds between progress lines (none before 3 seconds); V(0) prints none.

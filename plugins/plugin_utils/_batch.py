@@ -481,22 +481,26 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def shard_count(keys: int, workers: int, processes: Optional[int]) -> int:
+def shard_count(keys: int, workers: int, processes: Optional[int], operation: str = "rotate") -> int:
     """How many processes run a batch of ``keys`` keys: ``processes`` (by default DEFAULT_PROCESSES, or as many
-    as the CPUs this process may use if fewer), and no more than one per ``2 x workers`` keys: a small batch
-    gains nothing from a fork. One only in a process that runs other threads (a fork copies none of them, and a
+    as the CPUs this process may use if fewer; for an emergency, one: measured over 100 keys, a second process
+    revoked the first compromised key later and the last one no sooner), and no more than one per
+    ``2 x workers`` keys: a small batch gains nothing from a fork. One only in a process that runs other threads (a fork copies none of them, and a
     lock one of them held would stay held in the copy), or when the rate budgets cannot be shared between
     processes (no private state directory: two processes would each spend the whole budget)."""
     if threading.active_count() > 1 or not _budget.shared_between_processes():
         return 1
-    wanted = processes if processes is not None else min(DEFAULT_PROCESSES, usable_cpus())
+    if processes is not None:
+        wanted = processes
+    else:
+        wanted = 1 if operation == "emergency" else min(DEFAULT_PROCESSES, usable_cpus())
     return max(1, min(wanted, -(-keys // (2 * max(1, workers)))))
 
 
 def lost_outcome(key: str, status: str) -> dict[str, Any]:
     return {"key": key, "failed": True, "changed": False, "error": "internal",
-            "msg": f"key '{key}': its batch process {status} before the key's outcome was known: the key may be "
-                   f"mid-rotation, its old key still works; run again to resume it"}
+            "msg": f"key '{key}': its batch process {status} before it reported the key: the key may not have been "
+                   f"started or may be mid-rotation, its old key still works; run again to resume it"}
 
 
 def run_sharded(keys: list[str], shards: int, run_part: Callable[[list[str], Report], None], progress: Progress,
@@ -566,10 +570,11 @@ def _shard(part: list[str], run_part: Callable[[list[str], Report], None], chann
         for other in others:
             os.close(other)
         _vault_tokens.enter_shard(worker, controller)
-        with os.fdopen(channel, "wb", buffering=0) as pipe:
+        with os.fdopen(channel, "wb") as pipe:
             def report(key: str, outcome: dict[str, Any], found: list[str]) -> None:
                 line = json.dumps(dict(_summary(key, outcome), events=[str(e) for e in found])) + "\n"
                 pipe.write(line.encode("utf-8"))
+                pipe.flush()
 
             run_part(part, report)
         code = 0

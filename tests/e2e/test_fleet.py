@@ -91,11 +91,16 @@ def test_a_fleet_with_five_keys_failing_at_the_provider_rotates_the_others_and_n
 def test_an_emergency_over_fifty_keys_leaves_every_compromised_key_rejected(world: World) -> None:
     keys = [world.key("http") for _number in range(EMERGENCY)]
 
-    run = world.playbook("rotate.yml", "--tags", "emergency", secret="all", confirm="all")
+    trace = world.tmp / "trace"
+    trace.mkdir()
+    # an emergency runs in one process by default; two here, so that the shards' revocations are checked too
+    run = world.playbook("rotate.yml", "--tags", "emergency", extra_env={"APIKEYS_TEST_TRACE": str(trace)},
+                         secret="all", confirm="all", rotate_processes=2)
 
     assert run.rc == 0, run.output[-3000:]
     stats = recap(run.stdout)
     assert len(stats) == EMERGENCY and all(s["failed"] == 0 and s["changed"] for s in stats.values())
+    assert len({p.name.split(".")[1] for p in trace.glob("before_create.*")}) == 2, "two processes replaced the keys"
     for key in keys:
         assert ping(world, key.secret) == 401, f"{key.host}: the compromised key still works"
         data = raw_record(world, key)

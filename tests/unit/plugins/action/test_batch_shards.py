@@ -15,6 +15,12 @@ from ansible_collections.apikeys.rotation.plugins.module_utils.stores import _va
 from ansible_collections.apikeys.rotation.plugins.plugin_utils import _batch as batch
 
 
+@pytest.fixture
+def alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process runs no other thread, as an Ansible worker (pytest's may: a server of another test)."""
+    monkeypatch.setattr(batch.threading, "active_count", lambda: 1)
+
+
 def writer(run_dir: str, behave: Callable[[str], dict[str, Any]]) -> Callable[[list[str], batch.Report], None]:
     """A part runner as the action's: each key's outcome is written, then reported, with the key's pid and events."""
     def run_part(part: list[str], report: batch.Report) -> None:
@@ -107,19 +113,32 @@ def test_progress_lines_come_from_the_parent_while_the_processes_run(tmp_path: P
     (40, 8, 4, 16, 3),         # one per 2 x workers keys
     (1000, 8, 1, 16, 1),
 ])
-def test_how_many_processes(monkeypatch: pytest.MonkeyPatch, keys: int, workers: int, processes: Any, cpus: int,
+def test_how_many_processes(alone: None, monkeypatch: pytest.MonkeyPatch, keys: int, workers: int, processes: Any, cpus: int,
                             expected: int) -> None:
     monkeypatch.setattr(batch, "usable_cpus", lambda: cpus)
     assert batch.shard_count(keys, workers, processes) == expected
 
 
-def test_one_process_when_the_budgets_cannot_be_shared_or_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_emergency_runs_in_one_process_unless_told_otherwise(alone: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """First key first: measured over 100 keys, a second process did not revoke the last key sooner."""
     monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
+    assert batch.shard_count(1000, 8, None, "emergency") == 1
+    assert batch.shard_count(1000, 8, 2, "emergency") == 2
+    assert batch.shard_count(1000, 8, None, "revoke_after_grace") == 2
+
+
+def test_one_process_when_the_budgets_cannot_be_shared_or_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_count = threading.active_count
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(batch.threading, "active_count", lambda: 1)
     assert batch.shard_count(1000, 8, None) == 2
     monkeypatch.setattr(batch._budget, "shared_between_processes", lambda: False)
     assert batch.shard_count(1000, 8, None) == 1, "two processes would each spend the whole rate budget"
     monkeypatch.undo()
     monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
+    baseline = real_count()  # pytest's process may run threads of its own (another test's server)
+    monkeypatch.setattr(batch.threading, "active_count", lambda: real_count() - baseline + 1)
+    assert batch.shard_count(1000, 8, None) == 2
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

@@ -485,9 +485,11 @@ def shard_count(keys: int, workers: int, processes: Optional[int], operation: st
     """How many processes run a batch of ``keys`` keys: ``processes`` (by default DEFAULT_PROCESSES, or as many
     as the CPUs this process may use if fewer; for an emergency, one: measured over 100 keys, a second process
     revoked the first compromised key later and the last one no sooner), and no more than one per
-    ``2 x workers`` keys: a small batch gains nothing from a fork. One only in a process that runs other threads (a fork copies none of them, and a
-    lock one of them held would stay held in the copy), or when the rate budgets cannot be shared between
-    processes (no private state directory: two processes would each spend the whole budget)."""
+    ``2 x workers`` keys: a small batch gains nothing from a fork.
+
+    One only in a process that runs other threads (a fork copies none of them, and a lock one of them held
+    would stay held in the copy), or when the rate budgets cannot be shared between processes (no private
+    state directory: two processes would each spend the whole budget)."""
     if threading.active_count() > 1 or not _budget.shared_between_processes():
         return 1
     if processes is not None:

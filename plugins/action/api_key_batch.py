@@ -92,8 +92,6 @@ class ActionModule(ActionBase):
                     notify_events[key] = events
 
             run_part(keys, keep, progress)
-        if progress.spoke and processes > 1:
-            display.display(progress.final())
         return dict(result, changed=False, run_dir=run_dir, keys=len(keys), processes=processes, failed_keys=progress.failed,
                     changed_keys=progress.changed, notify_events=notify_events, seconds=round(time.time() - started, 3),
                     msg=progress.final())

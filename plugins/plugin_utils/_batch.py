@@ -511,7 +511,7 @@ def run_sharded(keys: list[str], shards: int, run_part: Callable[[list[str], Rep
     ``i + shards``, ... (so each process starts with the first keys: first come, first served). ``run_part`` writes
     each key's outcome to ``run_dir`` and then calls ``report(key, outcome, events)``; the shard sends the key's
     name, failed, alert and changed flags and notify events up a pipe (never a secret), from which this process
-    counts the progress lines. Returns each key's notify events.
+    counts the progress lines (and the final line, as run_pool does). Returns each key's notify events.
 
     A shard that ends without reporting some of its keys (killed, or a bug): each of them gets the outcome the
     shard wrote, or else a failed one that says so. A part that cannot be forked runs here, after the others.
@@ -556,6 +556,8 @@ def run_sharded(keys: list[str], shards: int, run_part: Callable[[list[str], Rep
                 count(dict(_summary(key, outcome), events=[]))
     for part in unforked:
         run_part(part, lambda key, outcome, found: count(dict(_summary(key, outcome), events=found)))
+    if progress.spoke:
+        progress.say(progress.final())
     return events
 
 

@@ -100,6 +100,7 @@ def test_progress_lines_come_from_the_parent_while_the_processes_run(tmp_path: P
     batch.run_sharded(keys, 2, run_part, progress, str(tmp_path))
     assert lines and lines[0].startswith("apikeys rotate: ") and "/8 keys done" in lines[0]
     assert progress.done == 8
+    assert lines[-1].startswith("apikeys rotate: 8 keys in ") and lines[-1].endswith(": 8 ok (8 changed), 0 failed")
 
 
 @pytest.mark.parametrize(("keys", "workers", "processes", "cpus", "expected"), [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -102,3 +103,26 @@ def test_ttl_expiry_and_validation(gateway: GW, http: requests.Session) -> None:
     assert bad.status_code == 400 and bad.json()["fields"] == {"tags": "expected a set"}
     assert http.post(base, json={"nope": 1}, headers=admin(gateway)).status_code == 400
     assert http.post(base, data="{", headers=admin(gateway)).status_code == 400
+
+
+def test_a_consumer_lists_only_its_own_usable_keys(gateway: GW, http: requests.Session) -> None:
+    made = {name: [http.post(f"{gateway.url}/__emulator/seed", json={"consumer": name}).json() for _ in range(2)]
+            for name in ("app-a", "app-b")}
+    gone = made["app-a"][0]
+    assert http.delete(f"{gateway.url}/consumers/app-a/key-auth/{gone['id']}", headers=admin(gateway)).status_code == 204
+    for name, keys in made.items():
+        listed = http.get(f"{gateway.url}/consumers/{name}/key-auth", headers=admin(gateway)).json()["data"]
+        assert [k["id"] for k in listed] == [k["id"] for k in keys if k is not gone]
+    gateway.app.reset()
+    http.post(f"{gateway.url}/__emulator/seed", json={"consumer": "app-a"})
+    assert len(http.get(f"{gateway.url}/consumers/app-a/key-auth", headers=admin(gateway)).json()["data"]) == 1
+
+
+def test_the_key_list_says_when_each_key_was_deleted(gateway: GW, http: requests.Session) -> None:
+    kept, deleted = (http.post(f"{gateway.url}/__emulator/seed", json={"consumer": "demo"}).json() for _ in range(2))
+    before = time.time()
+    assert http.delete(f"{gateway.url}/consumers/demo/key-auth/{deleted['id']}", headers=admin(gateway)).status_code == 204
+    after = time.time()
+    listed = {k["id"]: k for k in http.get(f"{gateway.url}/__emulator/keys").json()}
+    assert listed[kept["id"]]["revoked_at"] is None
+    assert listed[deleted["id"]]["revoked"] and before <= listed[deleted["id"]]["revoked_at"] <= after

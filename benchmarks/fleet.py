@@ -21,7 +21,9 @@ Ansible; the inventories set ``apikeys_rate_limit: {provider: unlimited, store: 
 servers have no limits; the default budgets would pace the runs). Peak memory: the sum of the PSS (proportional set size, /proc/<pid>/smaps_rollup, so pages
 forked workers share with their parent count once) of ansible-playbook and every descendant, sampled
 every 50 ms; the sum of their RSS is printed beside it. CPU: user + system seconds of the whole tree
-(getrusage of the waited-for children), a figure a busy shared machine disturbs less than the wall time.
+(getrusage of the waited-for children), a figure a busy shared machine disturbs less than the wall time; for
+each fleet run also the CPU seconds OpenBao and the gateway emulator used meanwhile (/proc/<pid>/stat), the sum,
+and how many cores that kept busy on average.
 Each fleet run also says where its time and memory went: every task's seconds (from its ``TASK [...]`` banner
 on stdout to the next banner), ms per key and the peak PSS while it ran; the cost growth is given for the wall
 and for the CPU per key. A run longer than --timeout seconds is killed with every process it started.
@@ -169,6 +171,13 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return pss, rss
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process (all its threads) has used so far, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
 def banner_name(line: str) -> str:
     """``TASK [role : name] ****`` -> ``role : name``; ``RUNNING HANDLER [x] **`` -> ``handler: x``; ``PLAY RECAP``."""
     if "[" not in line or "]" not in line:
@@ -183,10 +192,13 @@ class Run:
 
     BANNERS = ("TASK [", "RUNNING HANDLER [", "PLAY RECAP")
 
-    def __init__(self, command: list[str], env: dict[str, str], timeout: float = 3600.0) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], timeout: float = 3600.0,
+                 servers: dict[str, int] | None = None) -> None:
         self.command = command
         self.env = env
         self.timeout = timeout
+        self.servers = dict(servers or {})  # name -> pid of a server the run talks to (OpenBao, an emulator)
+        self.server_cpu: dict[str, float] = {}  # name -> its CPU seconds during the run
         self.wall = self.cpu = 0.0
         self.peak_pss = self.peak_rss = self.peak_processes = 0
         self.lines: list[str] = []
@@ -217,6 +229,7 @@ class Run:
 
     def __call__(self) -> "Run":
         done = threading.Event()
+        servers_before = {name: cpu_seconds(pid) for name, pid in self.servers.items()}
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         # its own session: a timeout stops ansible-playbook and every worker it forked
@@ -240,11 +253,20 @@ class Run:
         self.wall = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        self.server_cpu = {name: cpu_seconds(pid) - servers_before[name] for name, pid in self.servers.items()}
         done.set()
         sampler.join()
         if process.returncode != 0:
             sys.exit(f"failed (rc {process.returncode}): {' '.join(self.command)}\n{self.output[-4000:]}")
         return self
+
+    def all_cpu(self) -> str:
+        """The CPU of everything the run kept busy: ansible-playbook's tree and each server, and how many cores
+        that is on average over the run's wall time."""
+        total = self.cpu + sum(self.server_cpu.values())
+        servers = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.server_cpu.items())
+        return (f"{total:.1f} s of CPU in all: ansible-playbook's processes {self.cpu:.1f} s, {servers}; "
+                f"{total / self.wall:.2f} cores busy on average over {self.wall:.1f} s (this machine has {os.cpu_count()})")
 
     def memory(self) -> str:
         return (f"{self.peak_pss / 1024:.0f} MiB PSS ({self.peak_rss / 1024:.0f} MiB RSS), "
@@ -266,13 +288,14 @@ class Ansible:
         home = workdir / "home"
         home.mkdir(exist_ok=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_", "BAO_"))}
+        self.servers = {"OpenBao": bench.openbao.pid, "gateway emulator": bench.gateway.pid}
         self.env.update(bench.env(), HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"),
                         ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
                         ANSIBLE_RETRY_FILES_ENABLED="0")
 
     def run(self, inventory: Path | str, playbook: str, *extra: str, env: dict[str, str] | None = None) -> Run:
         command = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *extra]
-        return Run(command, dict(self.env, **(env or {})), self.timeout)()
+        return Run(command, dict(self.env, **(env or {})), self.timeout, self.servers)()
 
     def bare(self, inventory: Path | str, host: str, env: dict[str, str] | None = None) -> Run:
         play = self.workdir / f"bare-{host}.yml"
@@ -388,6 +411,7 @@ def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report,
     report.add(f"rotate.yml, {size} due keys, one run", cell,
                f"1,000 keys: <= 20 s and <= 3x the raw loop ({verdict(run.wall <= 20 and bool(raw_per_key) and run.wall <= 3 * raw_per_key * size)})"
                if size == 1000 else "")
+    report.add(f"CPU, rotate.yml over {size} keys", run.all_cpu())
     report.add(f"peak memory, rotate.yml over {size} keys", run.memory(),
                f"10,000 keys: <= 1 GiB ({verdict(run.peak_pss <= 1024 * 1024)})" if size == 10000 else "")
     where_time_went(report, run, "rotate.yml", size)
@@ -399,6 +423,7 @@ def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report,
         if left:
             sys.exit(f"revoke_after_grace.yml over {size} keys left {left} old keys\n{revoke.output[-3000:]}")
         where_time_went(report, revoke, "revoke_after_grace.yml", size)
+        report.add(f"CPU, revoke_after_grace.yml over {size} keys", revoke.all_cpu())
         report.add(f"revoke_after_grace.yml, {size} keys whose grace is over", f"{revoke.wall:.1f} s wall "
                    f"({revoke.cpu:.1f} s CPU), "
                    f"{(revoke.wall - bare) / size * 1000:.1f} ms per key above the bare play; {revoke.memory()}",

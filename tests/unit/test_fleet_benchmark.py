@@ -47,3 +47,22 @@ def test_a_run_that_outlives_its_timeout_is_killed_with_its_children() -> None:
     with pytest.raises(SystemExit, match="timed out after 1 s"):
         fleet.Run([sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"],
                   {}, timeout=1)()
+
+
+def test_the_cpu_of_the_servers_the_run_talks_to_is_counted_beside_its_own() -> None:
+    import subprocess
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"])
+    idle = subprocess.Popen(["sleep", "30"])
+    try:
+        run = fleet.Run([sys.executable, "-c", "import time; time.sleep(0.6)"], {}, timeout=30,
+                        servers={"busy server": busy.pid, "idle server": idle.pid})()
+    finally:
+        busy.kill()
+        idle.kill()
+        busy.wait()
+        idle.wait()
+    assert 0.3 <= run.server_cpu["busy server"] <= run.wall + 0.1
+    assert run.server_cpu["idle server"] < 0.05
+    line = run.all_cpu()
+    assert f"{run.cpu + sum(run.server_cpu.values()):.1f} s of CPU in all" in line
+    assert "busy server" in line and "idle server" in line and "cores busy on average" in line

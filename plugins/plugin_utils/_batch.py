@@ -554,8 +554,13 @@ def run_sharded(keys: list[str], shards: int, run_part: Callable[[list[str], Rep
                     outcome = lost_outcome(key, ended)
                     write_outcome(run_dir, key, outcome)
                 count(dict(_summary(key, outcome), events=[]))
+
+    def count_here(key: str, outcome: dict[str, Any], found: list[str]) -> None:
+        count(dict(_summary(key, outcome), events=found))
+        progress.tick()  # a part run here reports in this thread: its progress lines come from here too
+
     for part in unforked:
-        run_part(part, lambda key, outcome, found: count(dict(_summary(key, outcome), events=found)))
+        run_part(part, count_here)
     if progress.spoke:
         progress.say(progress.final())
     return events

@@ -103,6 +103,32 @@ def test_progress_lines_come_from_the_parent_while_the_processes_run(tmp_path: P
     assert lines[-1].startswith("apikeys rotate: 8 keys in ") and lines[-1].endswith(": 8 ok (8 changed), 0 failed")
 
 
+def test_a_part_that_cannot_be_forked_runs_here_with_its_progress_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines: list[str] = []
+    keys = [f"k{i}" for i in range(6)]
+    progress = batch.Progress("rotate", len(keys), lines.append, interval=0.05, quiet=0.05)
+    here = os.getpid()
+
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(batch.os, "fork", no_fork)
+    ran_in: dict[str, int] = {}
+
+    def run_part(part: list[str], report: batch.Report) -> None:
+        for key in part:
+            time.sleep(0.05)
+            ran_in[key] = os.getpid()
+            report(key, {"changed": True}, ["rotated"] if key == "k3" else [])
+
+    events = batch.run_sharded(keys, 2, run_part, progress, str(tmp_path))
+    assert set(ran_in) == set(keys) and set(ran_in.values()) == {here}, "both parts ran in this process"
+    assert events == {"k3": ["rotated"]} and progress.done == 6
+    during = [line for line in lines if "keys done" in line]
+    assert during, "progress lines while the unforked parts ran"
+    assert lines[-1].startswith("apikeys rotate: 6 keys in ") and lines[-1].endswith(": 6 ok (6 changed), 0 failed")
+
+
 @pytest.mark.parametrize(("keys", "workers", "processes", "cpus", "expected"), [
     (1, 8, None, 2, 1),        # one key: no fork
     (16, 8, None, 2, 1),       # up to 2 x workers: one process

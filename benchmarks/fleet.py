@@ -15,7 +15,7 @@ both as subprocesses), it prints:
     run, medians of each), for several inventory shapes, and one key from a small inventory (the target
     "one key <= 1.5x a bare one-task play");
   * emergency timings (benchmarks/emergency.py): when the first, median and last compromised key was
-    revoked at the provider, watched from outside, for 1 and --emergency keys.
+    revoked at the provider (the emulator stamps each DELETE it serves), for 1 and --emergency keys.
 Keys are made directly through the gateway emulator's seeding endpoint and hvac, never through
 Ansible; the inventories set ``apikeys_rate_limit: {provider: unlimited, store: unlimited}`` (the local
 servers have no limits; the default budgets would pace the runs). Peak memory: the sum of the PSS (proportional set size, /proc/<pid>/smaps_rollup, so pages

@@ -106,7 +106,7 @@ def test_ttl_expiry_and_validation(gateway: GW, http: requests.Session) -> None:
 
 
 def test_a_consumer_lists_only_its_own_usable_keys(gateway: GW, http: requests.Session) -> None:
-    made = {name: [http.post(f"{gateway.url}/__emulator/seed", json={"consumer": name}).json() for _ in range(2)]
+    made = {name: [http.post(f"{gateway.url}/__emulator/seed", json={"consumer": name}).json() for _number in range(2)]
             for name in ("app-a", "app-b")}
     gone = made["app-a"][0]
     assert http.delete(f"{gateway.url}/consumers/app-a/key-auth/{gone['id']}", headers=admin(gateway)).status_code == 204
@@ -119,7 +119,7 @@ def test_a_consumer_lists_only_its_own_usable_keys(gateway: GW, http: requests.S
 
 
 def test_the_key_list_says_when_each_key_was_deleted(gateway: GW, http: requests.Session) -> None:
-    kept, deleted = (http.post(f"{gateway.url}/__emulator/seed", json={"consumer": "demo"}).json() for _ in range(2))
+    kept, deleted = (http.post(f"{gateway.url}/__emulator/seed", json={"consumer": "demo"}).json() for _number in range(2))
     before = time.time()
     assert http.delete(f"{gateway.url}/consumers/demo/key-auth/{deleted['id']}", headers=admin(gateway)).status_code == 204
     after = time.time()

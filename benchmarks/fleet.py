@@ -60,6 +60,7 @@ import yaml
 from _common import BIN, OLD, ROOT, UNLIMITED
 from emergency import emergency
 from tests.bench.bench import Bench, start_all
+from tests.bench._proc import stat_fields
 
 FAST = {"apikeys_grace_period": "2s", "apikeys_clock_skew": "0s", "apikeys_usage_evidence": {"source": "none"}}
 COMMON_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
@@ -173,8 +174,9 @@ def memory_kib(pid: int) -> tuple[int, int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a live process (all its threads) has used so far, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
+    if fields is None:
+        raise RuntimeError(f"process {pid} is gone: its CPU time cannot be read")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
 
@@ -281,6 +283,11 @@ class Run:
                 for i, (at, name) in enumerate(marks[:-1])]
 
 
+def medians(done: list[Run]) -> tuple[float, float]:
+    """Median wall and median CPU seconds of runs made."""
+    return statistics.median(run.wall for run in done), statistics.median(run.cpu for run in done)
+
+
 class Ansible:
     def __init__(self, bench: Bench, workdir: Path, timeout: float = 3600.0) -> None:
         self.workdir = workdir
@@ -305,8 +312,7 @@ class Ansible:
     @staticmethod
     def median(runs: int, measure: Callable[[int], Run]) -> tuple[float, float]:
         """Median wall and median CPU seconds of ``runs`` runs."""
-        done = [measure(run) for run in range(runs)]
-        return statistics.median(run.wall for run in done), statistics.median(run.cpu for run in done)
+        return medians([measure(run) for run in range(runs)])
 
 
 # --- the raw loop ---------------------------------------------------------------------------------
@@ -459,10 +465,8 @@ def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs
         pairs = [(ansible.bare(inventory, due[0], env),
                   ansible.run(inventory, "playbooks/rotate.yml", "-e", f"secret={next(keys)}", env=env))
                  for _round in range(runs)]
-        bare, bare_cpu = (statistics.median(pair[0].wall for pair in pairs),
-                          statistics.median(pair[0].cpu for pair in pairs))
-        rotate, rotate_cpu = (statistics.median(pair[1].wall for pair in pairs),
-                              statistics.median(pair[1].cpu for pair in pairs))
+        bare, bare_cpu = medians([bare_run for bare_run, _rotation in pairs])
+        rotate, rotate_cpu = medians([rotation for _bare, rotation in pairs])
         small_one = inventory == small
         target = f"<= 1.5x the bare play ({verdict(rotate <= 1.5 * bare)})" if small_one else f"<= 1.5 s ({verdict(rotate <= 1.5)})"
         report.add(f"one key{'' if small_one else ' from a 1,000-key inventory'}: {label}",

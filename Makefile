@@ -11,7 +11,7 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/apikeys/rotation
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup link tools awx demo test unit e2e sanity lint molecule bench clean
+.PHONY: setup link bytecode tools awx demo test unit e2e sanity lint molecule bench clean
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ link:
 	mkdir -p $(dir $(COLLECTION))
 	ln -sfn $(CURDIR) $(COLLECTION)
 
-setup: $(VENV)/.installed link
+# The byte code of the collection's plugin files, as pip compiles a package it installs (checked-hash .pyc: Python
+# checks each against its source's hash, so an edited file never runs stale). ansible-core loads a plugin file
+# (action, filter, strategy) with importlib, which uses it; without it, and with PYTHONDONTWRITEBYTECODE set or an
+# install the user cannot write to, every run compiles them again (docs/speed.md).
+bytecode: $(VENV)/.installed
+	$(BIN)/python -m compileall -q --invalidation-mode checked-hash $(CURDIR)/plugins
+
+setup: $(VENV)/.installed link bytecode
 
 # What the tests need that PyPI does not ship, from Debian's packages: Prometheus (evidence
 # tests), shellcheck (ansible-test sanity lints the shell scripts with it) and cron (tests/e2e/test_cron.py;

@@ -3,8 +3,8 @@
 
 Each role registers its tasks' results under its own prefix (``rotate__``, ``revoke_after_grace__``,
 ``rollback__``); this reads them back from ``hostvars`` and says, per key, what happened in one word
-plus the ids an automation needs, and the key's line of the run's summary (the roles' summary.j2), both from
-one classification. No secret is ever in a registered result, so none is here.
+plus the ids an automation needs, and the key's line of the run's summary (the summary task of the rotate,
+revoke_after_grace and rollback roles), both from one classification. No secret is ever in a registered result, so none is here.
 
 Cost: one read of each key's registered results per call (see :func:`reader`), and only the names the role
 registers are looked at, so a 10,000-key run's summary and outcomes are linear in the keys and cheap.

@@ -45,6 +45,10 @@ def test_ansible_builder_create_renders_the_build_context_offline(tmp_path: Path
     assert f'ARG EE_BASE_IMAGE="{spec["images"]["base_image"]["name"]}"' in containerfile
     assert "ansible-galaxy collection install" in containerfile and "install -y git-core" in containerfile
     assert "introspect.py introspect --user-pip=requirements.txt" in containerfile
+    # the plugins' byte code is compiled in the final image, after the collection is copied in
+    compiled = containerfile.index("-m compileall -q --invalidation-mode checked-hash "
+                                   "/usr/share/ansible/collections/ansible_collections/apikeys/rotation/plugins")
+    assert compiled > containerfile.rindex("COPY --from=galaxy /usr/share/ansible /usr/share/ansible")
 
 
 def test_the_collection_declares_its_python_and_system_requirements(tmp_path: Path) -> None:

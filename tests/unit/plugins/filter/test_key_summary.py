@@ -1,4 +1,4 @@
-"""The summary lines (key_summary, the roles' summary.j2) come from the same classification as the set_stats
+"""The summary lines (key_summary, which the roles' summary task shows) come from the same classification as the set_stats
 outcomes (key_outcomes), read each key's variables once, and say exactly what the former per-role Jinja templates
 said: each case below is rendered by the former template (kept here as the reference) and by the filter."""
 from __future__ import annotations
@@ -33,7 +33,8 @@ def former(role: str, hostvars: dict[str, Any], check_mode: bool) -> list[str]:
 
 
 def now(role: str, hostvars: dict[str, Any], check_mode: bool) -> list[str]:
-    return "\n".join(summary(list(hostvars), hostvars, role, check_mode)).strip().split("\n")
+    """What the role's summary task shows now: ``msg: "{{ ansible_play_hosts_all | apikeys.rotation.key_summary(...) }}"``."""
+    return summary(list(hostvars), hostvars, role, check_mode)
 
 
 def packed(**steps: Any) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.apikeys.rotation.plugins.plugin_utils import _preload
+
+_preload.preload(_preload.STRATEGY)  # the collection's modules below, from their byte code (plugin_utils/_preload.py)
 from ansible_collections.apikeys.rotation.plugins.module_utils.stores._registry import keep_stores
 from ansible_collections.apikeys.rotation.plugins.plugin_utils import _batch as batch
 
@@ -37,6 +40,9 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
+        # the steps' modules from their byte code, here in the worker: ansible-playbook loads this file too (its class),
+        # and a process that imported them all takes longer to exit (plugin_utils/_preload.py)
+        _preload.preload(_preload.BATCH)
         task_vars = task_vars or {}
         validated = ArgumentSpecValidator(ARGSPEC).validate(dict(self._task.args))
         if validated.error_messages:

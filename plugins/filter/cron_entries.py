@@ -9,6 +9,9 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.apikeys.rotation.plugins.plugin_utils import _preload
+
+_preload.preload(_preload.FILTERS)  # the collection's modules below, from their byte code (plugin_utils/_preload.py)
 from ansible_collections.apikeys.rotation.plugins.module_utils._errors import ConfigError
 from ansible_collections.apikeys.rotation.plugins.module_utils._schedule import check_schedule
 from ansible_collections.apikeys.rotation.plugins.module_utils._timeutil import parse_duration

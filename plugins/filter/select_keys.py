@@ -9,6 +9,9 @@ from typing import Any, Callable, Optional, TypeVar
 from ansible import context
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.apikeys.rotation.plugins.plugin_utils import _preload
+
+_preload.preload(_preload.FILTERS)  # the collection's modules below, from their byte code (plugin_utils/_preload.py)
 from ansible_collections.apikeys.rotation.plugins.module_utils._outcomes import outcomes, summary
 from ansible_collections.apikeys.rotation.plugins.module_utils._selection import SelectionError, select_keys
 

@@ -70,6 +70,9 @@ try:  # ansible-core 2.19 and later; with older ones the strategy is the linear 
 except ImportError:
     HAS_CONTROLLER_PATH = False
 
+from ansible_collections.apikeys.rotation.plugins.plugin_utils import _preload
+
+_preload.preload(_preload.STRATEGY)  # the collection's modules below, from their byte code (plugin_utils/_preload.py)
 from ansible_collections.apikeys.rotation.plugins.plugin_utils._batch import caching_engine_class  # noqa: E402
 
 display = Display()

@@ -24,10 +24,10 @@ link:
 	mkdir -p $(dir $(COLLECTION))
 	ln -sfn $(CURDIR) $(COLLECTION)
 
-# The byte code of the collection's plugin files, as pip compiles a package it installs (checked-hash .pyc: Python
-# checks each against its source's hash, so an edited file never runs stale). ansible-core loads a plugin file
-# (action, filter, strategy) with importlib, which uses it; without it, and with PYTHONDONTWRITEBYTECODE set or an
-# install the user cannot write to, every run compiles them again (docs/speed.md).
+# The byte code of the collection's Python, as pip compiles a package it installs (checked-hash .pyc: Python checks
+# each against its source's hash, so an edited file never runs stale). ansible-core loads plugin files (action,
+# filter, strategy) with importlib, and plugin_utils/_preload.py the modules they need, both of which use it; without
+# it, with PYTHONDONTWRITEBYTECODE set or an install the user cannot write to, every run compiles them (docs/speed.md).
 bytecode: $(VENV)/.installed
 	$(BIN)/python -m compileall -q --invalidation-mode checked-hash $(CURDIR)/plugins
 

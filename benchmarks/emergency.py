@@ -31,7 +31,7 @@ import hvac
 import requests
 import yaml
 
-from _common import BIN, ROOT, UNLIMITED, gateway_key
+from _common import BIN, ROOT, UNLIMITED, gateway_key, wait_exactly
 from tests.bench.bench import Bench, start_all
 
 
@@ -61,11 +61,7 @@ def emergency(bench: Bench, vault: hvac.Client, workdir: Path, hosts: list[str],
         while poll and process.poll() is None and time.perf_counter() - started < 600:
             requests.get(bench.gateway.url + "/__emulator/keys", timeout=5).json()  # the former watcher, as a load
             time.sleep(0.02)
-        try:
-            process.wait(timeout=max(1.0, 600 - (time.perf_counter() - started)))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        wait_exactly(process, max(1.0, 600 - (time.perf_counter() - started)))  # killed after 600 s in all
     returned = time.perf_counter() - started
     output = log.read_text()
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -59,7 +59,7 @@ import hvac
 import requests
 import yaml
 
-from _common import BIN, OLD, ROOT, UNLIMITED
+from _common import BIN, OLD, ROOT, UNLIMITED, wait_exactly
 from emergency import emergency
 from tests.bench.bench import Bench, start_all
 from tests.bench._proc import stat_fields
@@ -244,15 +244,15 @@ class Run:
         sampler.start()
         reader.start()
         try:
-            process.wait(self.timeout)
-        except BaseException as exc:  # a timeout, or interrupted: leave no ansible-playbook behind
+            exited = wait_exactly(process, self.timeout, group=True)
+        except BaseException:  # interrupted: leave no ansible-playbook behind
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            if isinstance(exc, subprocess.TimeoutExpired):
-                reader.join(5)
-                sys.exit(f"timed out after {self.timeout:.0f} s (--timeout): {' '.join(self.command)}\n"
-                         + "\n".join(self.lines[-40:]))
             raise
+        if not exited:
+            reader.join(5)
+            sys.exit(f"timed out after {self.timeout:.0f} s (--timeout): {' '.join(self.command)}\n"
+                     + "\n".join(self.lines[-40:]))
         reader.join()
         self.wall = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -66,3 +66,29 @@ def test_the_cpu_of_the_servers_the_run_talks_to_is_counted_beside_its_own() -> 
     line = run.all_cpu()
     assert f"{run.cpu + sum(run.server_cpu.values()):.1f} s of CPU in all" in line
     assert "busy server" in line and "idle server" in line and "cores busy on average" in line
+
+
+def test_a_run_ends_the_moment_its_process_exits_not_at_the_next_poll() -> None:
+    """Popen.wait(timeout) looks every 50 ms at most, which rounded each wall time up by as much; wait_exactly blocks."""
+    import statistics
+    import subprocess
+    import time
+    from _common import wait_exactly  # pylint: disable=import-error
+    child = "import os, time; time.sleep(0.12); print(time.time(), flush=True); os._exit(0)"
+    gaps = []
+    for _round in range(5):
+        process = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+        assert wait_exactly(process, 30)
+        gaps.append(time.time() - float(process.stdout.read()))
+        process.stdout.close()
+    assert statistics.median(gaps) < 0.02, gaps
+
+
+def test_wait_exactly_kills_what_outlives_its_timeout() -> None:
+    import subprocess
+    import time
+    from _common import wait_exactly  # pylint: disable=import-error
+    process = subprocess.Popen(["sleep", "60"])
+    started = time.perf_counter()
+    assert not wait_exactly(process, 0.3)
+    assert time.perf_counter() - started < 5 and process.returncode is not None

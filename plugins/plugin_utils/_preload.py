@@ -5,7 +5,7 @@ Why. ansible-core loads a plugin's own file (an action, a filter, the strategy) 
 which reads its ``__pycache__`` like any installed Python package. The modules a plugin imports by name
 (``ansible_collections.apikeys.rotation.plugins.module_utils.*``, ``plugin_utils.*``) are loaded by ansible-core's
 collection loader instead, which compiles each from its source in every process and keeps no byte code: a one-key
-rotation compiled about 75 ms of this collection's Python per run, a quarter of what it costs above a bare play
+rotation compiled 77-87 ms of this collection's Python per run, a quarter of what it cost above a bare play
 (docs/speed.md).
 
 What. :func:`preload` loads each module of a list the way ansible-core loads a plugin file: ``SourceFileLoader`` for
@@ -22,6 +22,8 @@ and size for those Python writes itself) and compiles the source otherwise, writ
 * A module whose code raises is removed from ``sys.modules`` and the exception raised, as an import does; the
   modules after it are not loaded.
 * ``sys.meta_path`` and the import system are not changed (ansible-test forbids changing ``sys.meta_path[0]``).
+* It runs where a plugin starts (its file's import, or the start of api_key_batch's ``run``), before that process
+  starts threads that could import the same modules: it takes no import lock.
 """
 from __future__ import annotations
 

@@ -56,7 +56,10 @@ def wait_exactly(process: subprocess.Popen, timeout: float, group: bool = False)
     def expire() -> None:
         expired.set()
         try:
-            os.killpg(process.pid, signal.SIGKILL) if group else process.kill()
+            if group:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
         except ProcessLookupError:
             pass
 

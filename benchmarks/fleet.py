@@ -510,7 +510,8 @@ def export_tree(commit: str, tree: Path) -> str:
 
 
 def compile_plugins(tree: Path) -> None:
-    """The byte code of ``tree``'s plugin files, as ``make setup`` compiles the checkout's (its ``bytecode`` target)."""
+    """The byte code of ``tree``'s ``plugins/`` (plugin files and the modules they import), as ``make setup`` compiles
+    the checkout's (its ``bytecode`` target)."""
     if not compileall.compile_dir(str(tree / "plugins"), quiet=1, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH):
         raise RuntimeError(f"compiling {tree / 'plugins'} failed")
 

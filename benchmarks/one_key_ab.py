@@ -56,8 +56,8 @@ def main() -> int:
     for commit, pairs in runs.items():
         above = statistics.median(one.wall - bare.wall for bare, one in pairs)
         above_cpu = statistics.median(one.cpu - bare.cpu for bare, one in pairs)
-        bare_s = statistics.median(bare.wall for bare, _one in pairs)
-        one_s = statistics.median(one.wall for _bare, one in pairs)
+        bare_s, _bare_cpu = fleet.medians([bare for bare, _one in pairs])
+        one_s, _one_cpu = fleet.medians([one for _bare, one in pairs])
         print(f"| {trees[commit][0]} | {above * 1000:.0f} / {above_cpu * 1000:.0f} ms | {bare_s:.3f} s | {one_s:.3f} s "
               f"| {one_s / bare_s:.2f}x |")
     print(f"\n{fleet.machine()}\nmedians of {args.rounds} rounds; command: {' '.join(sys.argv)}")

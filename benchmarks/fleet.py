@@ -441,7 +441,7 @@ def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report,
 
 def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs: int) -> None:
     """rotate.yml for one key out of a 1,000-key inventory, per inventory shape, beside a bare play."""
-    due = [f"one_{number:02d}" for number in range(6 * runs)]
+    due = [f"one_{number:02d}" for number in range(8 * runs)]  # a fresh key for each of the 8 shapes in each run
     seeder.seed(due)
     small = lean_inventory(bench, ansible.workdir / "one-small", due)
     hosts = due + [f"idle_{number:04d}" for number in range(1000 - len(due))]  # never selected, never touched
@@ -452,6 +452,9 @@ def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs
     fat_yaml.write_text(yaml.safe_dump(fat))
     fat_json = ansible.workdir / "one-fat.json"
     fat_json.write_text(json.dumps(fat))
+    fat_keys = ansible.workdir / "one-fat-keys.yml"  # the same file for the collection's inventory plugin
+    fat_keys.write_text(f"plugin: apikeys.rotation.keys\n{yaml.safe_dump(fat)}")
+    keys_first = {"ANSIBLE_INVENTORY_ENABLED": "apikeys.rotation.keys,host_list,script,auto,yaml,ini,toml"}
     shapes = [
         (f"(for comparison) a {len(due)}-key inventory, hosts.yml + group_vars/all.yml", small, {}),
         ("hosts.yml (names only) + group_vars/all.yml (everything templated from the name)", names, {}),
@@ -459,7 +462,11 @@ def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs
         ("one YAML file, every key carrying all its variables", fat_yaml, {}),
         ("the same YAML file, [inventory] enable_plugins = yaml", fat_yaml, {"ANSIBLE_INVENTORY_ENABLED": "yaml"}),
         ("the same inventory as one JSON file", fat_json, {}),
+        ("the same YAML file with the line plugin: apikeys.rotation.keys, that plugin enabled first", fat_keys,
+         keys_first),
+        ("the same file for apikeys.rotation.keys, default enable_plugins (read through auto)", fat_keys, {}),
     ]
+    assert len(shapes) * runs == len(due), "one fresh due key per shape and run"
     keys = iter(due)
     for label, inventory, env in shapes:
         ansible.bare(inventory, due[0], env)  # warm the page cache

@@ -10,7 +10,8 @@ version_added: 1.2.0
 description:
   - "Reads one YAML file written exactly as for Ansible's C(ansible.builtin.yaml) inventory plugin (groups with
     C(hosts), C(vars) and C(children), host ranges such as C(key[01:20])), with one more line at the top,
-    C(plugin: apikeys.rotation.keys), and gives the same hosts, groups and variables."
+    C(plugin: apikeys.rotation.keys) (after the C(---) line if the file has one), and gives the same hosts,
+    groups and variables."
   - The difference is the speed. ansible-core's YAML loader records the file, line and column of every string
     it reads, and with the default C(enable_plugins) the C(auto) plugin reads the file once before the C(yaml)
     plugin reads it again. A 1,000-key file (each key with its provider options) costs about 1.3 s per reading on

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -85,6 +86,21 @@ def test_same_hosts_groups_and_variables_as_the_yaml_plugin(tmp_path: Path, file
                                                   "sendgrid_mail03"}
     assert listed(tmp_path, FIRST, ours) == expected
     assert listed(tmp_path, DEFAULT, ours) == expected  # through auto: slower, the same
+
+
+def test_the_shipped_example_reads_the_same(tmp_path: Path) -> None:
+    """inventories/example (hosts.yml + group_vars/) with the plugin line on top of its hosts.yml."""
+    plain = tmp_path / "plain"
+    shutil.copytree(REPO / "inventories" / "example", plain)
+    ours = tmp_path / "ours"
+    shutil.copytree(REPO / "inventories" / "example", ours)
+    (ours / "hosts.yml").unlink()
+    text = (plain / "hosts.yml").read_text()
+    assert text.startswith("---\n")  # the line goes after the document start
+    (ours / "keys.yml").write_text("---\nplugin: apikeys.rotation.keys\n" + text[len("---\n"):])
+    expected = listed(tmp_path, "yaml", plain / "hosts.yml")
+    assert len(expected["_meta"]["hostvars"]) >= 3
+    assert listed(tmp_path, FIRST, ours / "keys.yml") == expected
 
 
 def test_strings_are_templates_as_with_the_yaml_plugin(tmp_path: Path, files: tuple[Path, Path]) -> None:

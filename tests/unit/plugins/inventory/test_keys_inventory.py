@@ -88,6 +88,15 @@ def test_same_hosts_groups_and_variables_as_the_yaml_plugin(tmp_path: Path, file
     assert listed(tmp_path, DEFAULT, ours) == expected  # through auto: slower, the same
 
 
+def test_enabled_first_it_reads_the_file_itself_otherwise_auto_hands_it_over(tmp_path: Path,
+                                                                             files: tuple[Path, Path]) -> None:
+    _plain, ours = files
+    direct = run(tmp_path, FIRST, "ansible-inventory", "-i", str(ours), "--graph", "-vvv")
+    assert f"Parsed {ours} inventory source with ansible_collections.apikeys.rotation.plugins.inventory.keys plugin" in direct
+    through_auto = run(tmp_path, DEFAULT, "ansible-inventory", "-i", str(ours), "--graph", "-vvv")
+    assert f"Parsed {ours} inventory source with auto plugin" in through_auto
+
+
 def test_the_shipped_example_reads_the_same(tmp_path: Path) -> None:
     """inventories/example (hosts.yml + group_vars/) with the plugin line on top of its hosts.yml."""
     plain = tmp_path / "plain"

@@ -64,6 +64,8 @@ from emergency import emergency
 from tests.bench.bench import Bench, start_all
 from tests.bench._proc import stat_fields
 
+#: the collection's inventory plugin first, then ansible-core's default inventory plugins
+KEYS_FIRST = {"ANSIBLE_INVENTORY_ENABLED": "apikeys.rotation.keys,host_list,script,auto,yaml,ini,toml"}
 FAST = {"apikeys_grace_period": "2s", "apikeys_clock_skew": "0s", "apikeys_usage_evidence": {"source": "none"}}
 COMMON_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                "apikeys_vault_allow_http": True, "apikeys_rotation_frequency": "30d", **FAST, **UNLIMITED}
@@ -111,23 +113,23 @@ def consumer(host: str) -> str:
     return host.replace("_", "-")
 
 
-def provider_options(bench: Bench, name: str) -> dict[str, Any]:
+def provider_options(gateway_url: str, name: str) -> dict[str, Any]:
     """The gateway's options for the key ``name`` (a literal host name or '{{ inventory_hostname }}')."""
-    return {"admin_url": bench.gateway.url, "admin_header": "Kong-Admin-Token", "admin_scheme": "",
+    return {"admin_url": gateway_url, "admin_header": "Kong-Admin-Token", "admin_scheme": "",
             "credential_env": "GATEWAY_ADMIN_TOKEN", "create_path": "/consumers/{consumer}/key-auth",
             "key_path": "/consumers/{consumer}/key-auth/{key_id}", "path_params": {"consumer": name},
-            "test_url": f"{bench.gateway.url}/{name}/ping"}
+            "test_url": f"{gateway_url}/{name}/ping"}
 
 
 # --- inventories ----------------------------------------------------------------------------------
 
-def lean_inventory(bench: Bench, directory: Path, hosts: list[str], names_only: bool = False) -> Path:
+def lean_inventory(gateway_url: str, directory: Path, hosts: list[str], names_only: bool = False) -> Path:
     """hosts.yml lists the keys with their own vault path; what they share is in group_vars/all.yml,
     the provider options templated with the host's name: the shape a large inventory usually has.
     ``names_only``: hosts.yml lists only names, the vault path is templated in group_vars too."""
     (directory / "group_vars").mkdir(parents=True, exist_ok=True)
     shared = dict(COMMON_VARS, apikeys_provider="http", apikeys_provider_options=provider_options(
-        bench, "{{ inventory_hostname | replace('_', '-') }}"))
+        gateway_url, "{{ inventory_hostname | replace('_', '-') }}"))
     if names_only:
         shared["apikeys_vault_path"] = "secret/bench/{{ inventory_hostname }}"
     (directory / "group_vars" / "all.yml").write_text(yaml.safe_dump(shared))
@@ -136,11 +138,16 @@ def lean_inventory(bench: Bench, directory: Path, hosts: list[str], names_only: 
     return directory
 
 
-def fat_inventory_data(bench: Bench, hosts: list[str]) -> dict[str, Any]:
+def fat_inventory_data(gateway_url: str, hosts: list[str]) -> dict[str, Any]:
     """Every key carries all its variables (what benchmarks/rotate_one_key.py and emergency.py write)."""
     return {"all": {"vars": COMMON_VARS, "hosts": {
         host: {"apikeys_provider": "http", "apikeys_vault_path": f"secret/bench/{host}",
-               "apikeys_provider_options": provider_options(bench, consumer(host))} for host in hosts}}}
+               "apikeys_provider_options": provider_options(gateway_url, consumer(host))} for host in hosts}}}
+
+
+def for_keys_plugin(text: str) -> str:
+    """A YAML inventory's text for the collection's inventory plugin: its ``plugin:`` line first."""
+    return f"plugin: apikeys.rotation.keys\n{text}"
 
 
 # --- running ansible-playbook ---------------------------------------------------------------------
@@ -290,17 +297,24 @@ def medians(done: list[Run]) -> tuple[float, float]:
     return statistics.median(run.wall for run in done), statistics.median(run.cpu for run in done)
 
 
+def ansible_env(home: Path, servers: dict[str, str] | None = None) -> dict[str, str]:
+    """ansible-playbook's environment: this one without its ANSIBLE_*, VAULT_* and BAO_* settings, plus ``servers``
+    (the bench's addresses and credentials), a home of its own and this checkout's collection."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_", "BAO_"))}
+    env.update(servers or {}, HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"),
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_RETRY_FILES_ENABLED="0")
+    return env
+
+
 class Ansible:
     def __init__(self, bench: Bench, workdir: Path, timeout: float = 3600.0) -> None:
         self.workdir = workdir
         self.timeout = timeout
         home = workdir / "home"
         home.mkdir(exist_ok=True)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_", "BAO_"))}
+        self.env = ansible_env(home, bench.env())
         self.servers = {"OpenBao": bench.openbao.pid, "gateway emulator": bench.gateway.pid}
-        self.env.update(bench.env(), HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"),
-                        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
-                        ANSIBLE_RETRY_FILES_ENABLED="0")
 
     def run(self, inventory: Path | str, playbook: str, *extra: str, env: dict[str, str] | None = None) -> Run:
         command = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *extra]
@@ -403,7 +417,7 @@ def rotate_fleet(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report,
     started = time.perf_counter()
     seeder.seed(hosts)
     print(f"seeded {size} keys in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    inventory = lean_inventory(bench, ansible.workdir / f"fleet-{size}", hosts)
+    inventory = lean_inventory(bench.gateway.url, ansible.workdir / f"fleet-{size}", hosts)
     bare_run = ansible.bare(inventory, hosts[0])
     bare = bare_run.wall
     run = ansible.run(inventory, "playbooks/rotate.yml", "-e", "secret=all")
@@ -443,18 +457,17 @@ def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs
     """rotate.yml for one key out of a 1,000-key inventory, per inventory shape, beside a bare play."""
     due = [f"one_{number:02d}" for number in range(8 * runs)]  # a fresh key for each of the 8 shapes in each run
     seeder.seed(due)
-    small = lean_inventory(bench, ansible.workdir / "one-small", due)
+    small = lean_inventory(bench.gateway.url, ansible.workdir / "one-small", due)
     hosts = due + [f"idle_{number:04d}" for number in range(1000 - len(due))]  # never selected, never touched
-    lean = lean_inventory(bench, ansible.workdir / "one-lean", hosts)
-    names = lean_inventory(bench, ansible.workdir / "one-names", hosts, names_only=True)
-    fat = fat_inventory_data(bench, hosts)
+    lean = lean_inventory(bench.gateway.url, ansible.workdir / "one-lean", hosts)
+    names = lean_inventory(bench.gateway.url, ansible.workdir / "one-names", hosts, names_only=True)
+    fat = fat_inventory_data(bench.gateway.url, hosts)
     fat_yaml = ansible.workdir / "one-fat.yml"
     fat_yaml.write_text(yaml.safe_dump(fat))
     fat_json = ansible.workdir / "one-fat.json"
     fat_json.write_text(json.dumps(fat))
     fat_keys = ansible.workdir / "one-fat-keys.yml"  # the same file for the collection's inventory plugin
-    fat_keys.write_text(f"plugin: apikeys.rotation.keys\n{yaml.safe_dump(fat)}")
-    keys_first = {"ANSIBLE_INVENTORY_ENABLED": "apikeys.rotation.keys,host_list,script,auto,yaml,ini,toml"}
+    fat_keys.write_text(for_keys_plugin(yaml.safe_dump(fat)))
     shapes = [
         (f"(for comparison) a {len(due)}-key inventory, hosts.yml + group_vars/all.yml", small, {}),
         ("hosts.yml (names only) + group_vars/all.yml (everything templated from the name)", names, {}),
@@ -463,7 +476,7 @@ def one_key(bench: Bench, ansible: Ansible, seeder: Seeder, report: Report, runs
         ("the same YAML file, [inventory] enable_plugins = yaml", fat_yaml, {"ANSIBLE_INVENTORY_ENABLED": "yaml"}),
         ("the same inventory as one JSON file", fat_json, {}),
         ("the same YAML file with the line plugin: apikeys.rotation.keys, that plugin enabled first", fat_keys,
-         keys_first),
+         KEYS_FIRST),
         ("the same file for apikeys.rotation.keys, default enable_plugins (read through auto)", fat_keys, {}),
     ]
     assert len(shapes) * runs == len(due), "one fresh due key per shape and run"

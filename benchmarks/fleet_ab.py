@@ -59,7 +59,7 @@ def main() -> None:
             for sha, tree in trees:
                 hosts = [f"ab{round_number}_{sha[:6]}_{number:05d}" for number in range(options.keys)]
                 seeder.seed(hosts)
-                inventory = lean_inventory(bench, work / f"inv-{round_number}-{sha}", hosts)
+                inventory = lean_inventory(bench.gateway.url, work / f"inv-{round_number}-{sha}", hosts)
                 rotate = run_once(ansible, tree, inventory, "rotate.yml")
                 rotated = sum(1 for record in seeder.records(hosts) if record.get("previous_key_id"))
                 if rotated != len(hosts):

@@ -38,7 +38,7 @@ def main() -> int:
             seeder = fleet.Seeder(bench)
             due = [f"one_{number:03d}" for number in range(2 * args.rounds)]
             seeder.seed(due)
-            inventory = fleet.lean_inventory(bench, Path(tmp) / "inventory", due)
+            inventory = fleet.lean_inventory(bench.gateway.url, Path(tmp) / "inventory", due)
             keys = iter(due)
             runs: dict[str, list[tuple[fleet.Run, fleet.Run]]] = {commit: [] for commit in args.commits}
             for number in range(args.rounds):

@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 
 
 def inventory(tmp: Path, source: Path, extra: dict[str, str], *command: str) -> str:
-    env = dict(inventory_load.environment(tmp), **extra)
+    env = dict(inventory_load.ansible_env(tmp), **extra)
     done = subprocess.run([str(BIN / command[0]), "-i", str(source), *command[1:]], env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -38,7 +38,7 @@ def test_every_layout_holds_the_same_keys_and_values(tmp_path: Path) -> None:
     rendered = set()
     for label, source, extra in layouts:
         out = inventory(tmp_path, source, extra, "ansible", "key_00001", "-m", "ansible.builtin.debug", "-a",
-                        "msg={{ [apikeys_vault_path, apikeys_provider_options, apikeys_store, apikeys_provider] }}")
+                        "msg={{ [apikeys_vault_path, apikeys_provider_options, apikeys_rotation_frequency, apikeys_provider] }}")
         rendered.add(" ".join(out.split("=>", 1)[1].split()))
     assert len(rendered) == 1, rendered
     assert "secret/bench/key_00001" in rendered.pop()

@@ -14,8 +14,8 @@ description:
     groups and variables."
   - The difference is the speed. ansible-core's YAML loader records the file, line and column of every string
     it reads, and with the default C(enable_plugins) the C(auto) plugin reads the file once before the C(yaml)
-    plugin reads it again. A 1,000-key file (each key with its provider options) costs 1-1.5 s per reading on
-    a 2-core machine, so every run pays about 3 s before its first task (31 s for 10,000 keys), a one-key run
+    plugin reads it again. A 1,000-key file (each key with its provider options) costs 1-2 s per reading on
+    a 2-core machine, so every run pays 3-4 s before its first task (31-35 s for 10,000 keys), a one-key run
     as much as a fleet run. This plugin reads the file once with PyYAML's LibYAML (C) loader and marks every
     string trusted as a template, as the C(yaml) plugin does (the file is the operator's own configuration).
   - A file with a tag that only Ansible's loader knows (C(!vault), C(!unsafe)) is read with Ansible's loader
